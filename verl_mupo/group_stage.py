@@ -1,0 +1,128 @@
+"""The MUPO group stage: everything MUPO does with a whole batch of responses once their
+embeddings and accuracies are known. One implementation, used by the trainer hook, the batch
+entry point (``verl_mupo.batch``) and the benchmarks. Pure numpy/torch; no verl import.
+
+Given unit embeddings, prompt ids and binary accuracy it returns, per row: the group label, the
+load-balancing weight, the gated and scaled diversity ``div_i`` and the change ``delta_i`` to add to
+the reward the reward manager produced (``base_i = (1 - w_f) acc_i + w_f format_i``)::
+
+    convex   (authors' code): r_i = (1 - w_f - lambda) acc_i + w_f format_i + lambda div_i
+                              delta_i = lambda (div_i - acc_i)
+    additive                : r_i = (1 - w_f) acc_i + w_f format_i + lambda div_i
+                              delta_i = lambda div_i
+
+``div_i = diversity_scale * d_i`` where ``d_i`` is :func:`verl_mupo.diversity.diversity_bonus`.
+A prompt split into a single group (K=1, or too few responses) gets ``delta = 0``: MUPO with one
+group is GRPO exactly, whatever lambda is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from verl_mupo._arrays import as_numpy, prompt_ids
+from verl_mupo.advantages import load_balance_weights
+from verl_mupo.config import MupoConfig
+from verl_mupo.diversity import diversity_bonus, mean_pairwise_distance
+from verl_mupo.partition import constrained_partition
+
+__all__ = ["GroupStageResult", "run_group_stage", "check_binary_accuracy"]
+
+
+@dataclass
+class GroupStageResult:
+    """Per-row outputs (all ``(B,)``) and the step's ``mupo/*`` metrics."""
+
+    labels: np.ndarray
+    weights: np.ndarray
+    diversity: np.ndarray
+    score_delta: np.ndarray
+    lam: float
+    metrics: dict = field(default_factory=dict)
+
+
+def check_binary_accuracy(acc) -> np.ndarray:
+    """``acc`` as float64, after checking every entry is 0 or 1 (the precision gate needs it)."""
+    a = as_numpy(acc).astype(np.float64).reshape(-1)
+    ok = (a == 0) | (a == 1)
+    if not ok.all():
+        bad = a[~ok][:5].tolist()
+        raise ValueError(
+            f"MUPO needs a binary accuracy per response, got values like {bad}. Make the reward function "
+            "(reward.custom_reward_function.*) return a dict with 'acc' in {0, 1}, or use "
+            "reward.reward_manager.name=mupo with verl_mupo's scorer."
+        )
+    return a
+
+
+def run_group_stage(
+    embeddings,
+    index,
+    acc,
+    config: MupoConfig,
+    lam: float,
+    valid=None,
+    embed_seconds: float = 0.0,
+) -> GroupStageResult:
+    """Cluster, weigh and score the diversity of one batch.
+
+    Args:
+        embeddings: ``(B, d)`` response embeddings.
+        index: ``(B,)`` prompt ids (verl's ``uid``).
+        acc: ``(B,)`` binary accuracy.
+        config: the MUPO settings.
+        lam: diversity weight lambda for this step (:func:`verl_mupo.diversity.diversity_weight`).
+        valid: optional ``(B,)`` bool; invalid rows (verl's padding) get label -1, weight 1, no bonus.
+        embed_seconds: time the caller spent embedding, reported as ``mupo/time_embed_s``.
+    """
+    acc = check_binary_accuracy(acc)
+    b = len(acc)
+    mask = np.ones(b, dtype=bool) if valid is None else as_numpy(valid).astype(bool).reshape(-1)
+    t0 = time.perf_counter()
+    part = constrained_partition(
+        embeddings, index, config.num_groups, config.min_group_size, seed=config.seed,
+        n_init=config.n_init, max_iter=config.max_iter, valid=mask, return_details=True,
+    )
+    labels = part.labels
+    t1 = time.perf_counter()
+    weights = load_balance_weights(index, labels, config.beta)
+    d = as_numpy(diversity_bonus(embeddings, index, labels, acc)).astype(np.float64)
+    div = float(config.diversity_scale) * d
+    prompt, num_prompts = prompt_ids(index, b)
+    multi = part.num_groups[prompt] > 1  # rows whose prompt has more than one group
+    if config.reward_composition == "convex":
+        delta = lam * (div - acc)
+    else:
+        delta = lam * div
+    delta = np.where(multi & mask, delta, 0.0)
+    t2 = time.perf_counter()
+
+    sizes = np.concatenate([s for s in part.group_sizes if s is not None and len(s)] or [np.zeros(0)])
+    counted = np.array([s is not None and len(s) > 0 for s in part.group_sizes])
+    k_eff = part.num_groups[counted]
+    pairwise = mean_pairwise_distance(as_numpy(embeddings)[mask], as_numpy(index)[mask]) if mask.any() else np.array([np.nan])
+    correct_multi = (acc == 1) & multi & mask
+    metrics = {
+        "mupo/lambda": float(lam),
+        "mupo/acc_mean": float(acc[mask].mean()) if mask.any() else 0.0,
+        "mupo/diversity_bonus_mean": float(div[correct_multi].mean()) if correct_multi.any() else 0.0,
+        "mupo/diversity_reward_mean": float((lam * div)[mask].mean()) if mask.any() else 0.0,
+        "mupo/score_delta_mean": float(delta[mask].mean()) if mask.any() else 0.0,
+        "mupo/pairwise_distance_mean": float(np.nanmean(pairwise)) if np.isfinite(pairwise).any() else 0.0,
+        "mupo/group_size_min": float(sizes.min()) if len(sizes) else 0.0,
+        "mupo/group_size_mean": float(sizes.mean()) if len(sizes) else 0.0,
+        "mupo/group_size_max": float(sizes.max()) if len(sizes) else 0.0,
+        "mupo/num_groups_mean": float(k_eff.mean()) if len(k_eff) else 0.0,
+        "mupo/frac_prompts_reduced_k": float((k_eff < config.num_groups).mean()) if len(k_eff) else 0.0,
+        "mupo/load_weight_max": float(weights[labels >= 0].max()) if (labels >= 0).any() else 1.0,
+        "mupo/time_embed_s": float(embed_seconds),
+        "mupo/time_cluster_s": float(t1 - t0),
+        "mupo/time_diversity_s": float(t2 - t1),
+    }
+    return GroupStageResult(
+        labels=labels, weights=weights, diversity=div.astype(np.float32),
+        score_delta=delta.astype(np.float32), lam=float(lam), metrics=metrics,
+    )

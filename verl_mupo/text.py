@@ -1,0 +1,28 @@
+"""Which part of a response is embedded, and the format check. No verl import."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["reasoning_span", "has_valid_format"]
+
+_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+_FORMAT = re.compile(r"^\s*<think>.*?</think>.*\\boxed\{.*\}", re.DOTALL)
+
+
+def reasoning_span(response: str) -> str:
+    """The text MUPO embeds (authors' code): the ``<think>...</think>`` span if there is one, else
+    the text before the first ``\\boxed``, else the whole response; stripped. A span that is empty
+    after stripping falls through to the next rule."""
+    m = _THINK.search(response)
+    if m and m.group(1).strip():
+        return m.group(1).strip()
+    head = response.split("\\boxed", 1)[0].strip()
+    if head:
+        return head
+    return response.strip()
+
+
+def has_valid_format(response: str) -> bool:
+    """``<think>...</think>`` first, then a ``\\boxed{...}`` answer (the authors' regex, anchored)."""
+    return bool(_FORMAT.match(response))

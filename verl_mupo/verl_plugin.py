@@ -1,0 +1,118 @@
+"""verl plugin entry point (``verl.plugins: mupo = verl_mupo.verl_plugin``).
+
+Importing this module registers, in the process that imports verl:
+
+- ``mupo`` in verl's advantage-estimator registry (``algorithm.adv_estimator=mupo``);
+- ``mupo`` in verl 0.9.1's reward-manager registry (``reward.reward_manager.name=mupo``);
+- the MUPO checks inside ``verl.utils.config.validate_config``;
+- a post-import hook that wraps ``PPOTrainer._compute_advantage`` when verl's v1 trainer module is
+  imported (only processes that train import it);
+- with ``VERL_MUPO_CPU=1``, the CPU smoke backend (:mod:`verl_mupo.cpu`).
+
+No CUDA, no model loading and no Ray calls happen here. verl logs a failing plugin at DEBUG level
+only, so failures are logged here at WARNING with the traceback, then re-raised.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.abc
+import importlib.metadata
+import logging
+import os
+import sys
+import traceback
+
+logger = logging.getLogger("verl_mupo")
+
+SUPPORTED_VERL = ((0, 9, 1), (0, 10, 0))
+
+
+def _verl_version() -> tuple[int, ...]:
+    raw = importlib.metadata.version("verl")
+    parts = []
+    for p in raw.split(".")[:3]:
+        digits = "".join(c for c in p if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def check_verl_version() -> None:
+    v = _verl_version()
+    lo, hi = SUPPORTED_VERL
+    if not (lo <= v < hi):
+        raise RuntimeError(
+            f"verl_mupo supports verl>=0.9.1,<0.10 (it hooks verl internals); this environment has verl "
+            f"{'.'.join(map(str, v))}. Install verl==0.9.1 or a verl_mupo release for your verl."
+        )
+
+
+class _PostImportPatcher(importlib.abc.MetaPathFinder):
+    """Runs ``trainer_hook.patch_trainer`` right after verl's v1 trainer module executes."""
+
+    def find_spec(self, fullname, path, target=None):
+        from verl_mupo.glue.trainer_hook import TARGET_MODULE, patch_trainer
+
+        if fullname != TARGET_MODULE:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                loader = spec.loader
+                original_exec = loader.exec_module
+
+                def exec_module(module, _orig=original_exec):
+                    _orig(module)
+                    patch_trainer(module)
+
+                loader.exec_module = exec_module
+                return spec
+        return None
+
+
+def _install_trainer_hook() -> None:
+    from verl_mupo.glue.trainer_hook import TARGET_MODULE, patch_trainer
+
+    if TARGET_MODULE in sys.modules:
+        patch_trainer(sys.modules[TARGET_MODULE])
+    elif not any(isinstance(f, _PostImportPatcher) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PostImportPatcher())
+
+
+def _wrap_validate_config() -> None:
+    import verl.utils.config as config_module
+
+    from verl_mupo.glue.config_checks import check_mupo_config
+
+    original = config_module.validate_config
+    if getattr(original, "__verl_mupo_patched__", False):
+        return
+
+    @functools.wraps(original)
+    def validate_config(config, *args, **kwargs):
+        result = original(config, *args, **kwargs)
+        check_mupo_config(config)
+        return result
+
+    validate_config.__verl_mupo_patched__ = True
+    config_module.validate_config = validate_config
+
+
+def register() -> None:
+    check_verl_version()
+    import verl_mupo.glue.estimator  # noqa: F401  registers adv_estimator "mupo"
+    import verl_mupo.glue.reward_manager  # noqa: F401  registers reward manager "mupo"
+
+    _wrap_validate_config()
+    _install_trainer_hook()
+    if os.environ.get("VERL_MUPO_CPU", "0") == "1":
+        import verl_mupo.cpu  # noqa: F401  CPU platform + transformers rollout, smoke runs only
+
+
+try:
+    register()
+except Exception:
+    logger.warning("verl_mupo failed to register with verl; MUPO is NOT available:\n%s", traceback.format_exc())
+    raise
