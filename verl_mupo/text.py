@@ -7,20 +7,22 @@ import re
 __all__ = ["reasoning_span", "has_valid_format"]
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+_TAGS = re.compile(r"</?think>")
 _FORMAT = re.compile(r"^\s*<think>.*?</think>.*\\boxed\{.*\}", re.DOTALL)
 
 
 def reasoning_span(response: str) -> str:
     """The text MUPO embeds (authors' code): the ``<think>...</think>`` span if there is one, else
     the text before the first ``\\boxed``, else the whole response; stripped. A span that is empty
-    after stripping falls through to the next rule."""
+    after stripping falls through to the next rule; the later rules ignore the tags themselves."""
     m = _THINK.search(response)
     if m and m.group(1).strip():
         return m.group(1).strip()
-    head = response.split("\\boxed", 1)[0].strip()
+    clean = _TAGS.sub("", response)
+    head = clean.split("\\boxed", 1)[0].strip()
     if head:
         return head
-    return response.strip()
+    return clean.strip()
 
 
 def has_valid_format(response: str) -> bool:

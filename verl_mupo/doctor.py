@@ -1,0 +1,80 @@
+"""``python -m verl_mupo.doctor`` (also ``verl-mupo-doctor``): is MUPO registered with verl here,
+and if not, why. Exit code 0 when every check passes, 1 otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import traceback
+
+
+def run_checks() -> list[tuple[str, bool, str]]:
+    """``(check, ok, detail)`` rows."""
+    rows: list[tuple[str, bool, str]] = []
+    try:
+        ver = importlib.metadata.version("verl")
+        from verl_mupo.verl_plugin import check_verl_version
+
+        check_verl_version()
+        rows.append(("verl version", True, ver))
+    except Exception as e:  # noqa: BLE001
+        rows.append(("verl version", False, str(e)))
+        return rows
+
+    eps = [ep for ep in importlib.metadata.entry_points(group="verl.plugins") if ep.value.startswith("verl_mupo")]
+    rows.append(("entry point verl.plugins", bool(eps),
+                 ", ".join(f"{ep.name} = {ep.value}" for ep in eps) or "missing: reinstall with `pip install -e .`"))
+    policy = os.getenv("VERL_USE_EXTERNAL_PLUGINS", "auto").strip().lower()
+    allowed = policy == "auto" or any(ep.name in {p.strip() for p in policy.split(",")} for ep in eps)
+    rows.append(("VERL_USE_EXTERNAL_PLUGINS", allowed or "verl_mupo" in os.getenv("VERL_USE_EXTERNAL_MODULES", ""),
+                 f"{policy!r}" + ("" if allowed else ": excludes 'mupo'; unset it or add mupo")))
+
+    try:
+        import verl  # noqa: F401  runs verl's plugin discovery
+    except Exception:  # noqa: BLE001
+        rows.append(("import verl", False, traceback.format_exc(limit=3)))
+        return rows
+    from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+
+    reason = ""
+    if "mupo" not in ADV_ESTIMATOR_REGISTRY or "mupo" not in REWARD_MANAGER:
+        try:  # verl hides plugin errors at DEBUG level: import it ourselves to show why
+            importlib.import_module("verl_mupo.verl_plugin")
+        except Exception:  # noqa: BLE001
+            reason = traceback.format_exc(limit=4)
+    rows.append(("adv estimator 'mupo' (core_algos.ADV_ESTIMATOR_REGISTRY)", "mupo" in ADV_ESTIMATOR_REGISTRY, reason or "registered"))
+    rows.append(("reward manager 'mupo' (reward_loop REWARD_MANAGER)", "mupo" in REWARD_MANAGER, reason or "registered"))
+
+    import verl.utils.config as config_module
+
+    rows.append(("MUPO checks in verl validate_config", getattr(config_module.validate_config, "__verl_mupo_patched__", False), ""))
+    try:
+        from verl.trainer.ppo.v1 import PPOTrainer
+
+        patched = getattr(PPOTrainer._compute_advantage, "__verl_mupo_patched__", False)
+        rows.append(("hook on v1 PPOTrainer._compute_advantage", patched, "installed" if patched else "not installed"))
+    except Exception as e:  # noqa: BLE001
+        rows.append(("hook on v1 PPOTrainer._compute_advantage", False, f"cannot import verl's v1 trainer: {e}"))
+    st = importlib.util.find_spec("sentence_transformers") is not None
+    rows.append(("sentence-transformers", st, "importable" if st else "`pip install sentence-transformers`"))
+    return rows
+
+
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    rows = run_checks()
+    width = max(len(r[0]) for r in rows)
+    for name, ok, detail in rows:
+        print(f"[{'ok' if ok else 'FAIL'}] {name.ljust(width)}  {detail}".rstrip())
+    ok = all(r[1] for r in rows)
+    print("verl_mupo doctor: " + ("MUPO is registered with verl" if ok else "MUPO is NOT usable here"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

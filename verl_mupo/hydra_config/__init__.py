@@ -1,0 +1,1 @@
+"""Hydra config group for MUPO: ``hydra.searchpath=[pkg://verl_mupo.hydra_config] +mupo@algorithm.mupo=paper``."""
