@@ -1,0 +1,275 @@
+"""A ``transformers`` rollout backend for verl 0.9.1 (``actor_rollout_ref.rollout.name=hf``).
+
+Three pieces, mirroring verl's vLLM backend:
+
+- :class:`HFGenerationServer`: a Ray actor holding the policy in ``transformers``. Concurrent
+  ``generate`` calls (one per agent-loop session) are queued and served in batches: requests that
+  arrive within ``batch_window_s`` of each other and share sampling settings are left-padded and
+  generated together. Returns token ids and their log-probs (under the sampling temperature).
+- :class:`HFReplica`: verl's ``RolloutReplica`` for it; launches one named server per replica.
+- :class:`HFServerAdapter`: verl's ``BaseRollout`` inside the hybrid actor worker; pushes the
+  trainer's updated weights to the server every step.
+
+Text only: image/video inputs are refused, there is no LoRA, and no tensor parallelism.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import ray
+import torch
+
+from verl.workers.rollout import base as rollout_base
+from verl.workers.rollout.base import BaseRollout
+from verl.workers.rollout.replica import RolloutReplica, RolloutReplicaRegistry, TokenOutput
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "verl_mupo_hf_server_{replica}"
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    max_tokens: int
+    sampling: tuple
+    future: asyncio.Future = field(repr=False)
+
+
+class HFGenerationServer:
+    """Generates with a ``transformers`` causal LM on CPU.
+
+    Args:
+        model_path: local directory of the policy (config, weights, tokenizer).
+        response_length: default and maximum new tokens per request.
+        max_batch_size: most requests generated together.
+        batch_window_s: how long the first request of a batch waits for others.
+        num_threads: torch threads for generation.
+    """
+
+    def __init__(self, model_path: str, response_length: int, max_batch_size: int = 64,
+                 batch_window_s: float = 0.02, num_threads: int = 1, seed: int = 0):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch.set_num_threads(num_threads)
+        torch.manual_seed(seed)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, attn_implementation="sdpa")
+        self.model.eval()
+        self.response_length = int(response_length)
+        self.max_batch_size = int(max_batch_size)
+        self.batch_window_s = float(batch_window_s)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        eos = self.tokenizer.eos_token_id
+        self.eos_ids = {eos} if isinstance(eos, int) else set(eos or [])
+        self.global_steps: Optional[int] = None
+        self.weight_version = 0
+        self.batches_run = 0
+        self.requests_served = 0
+        self._queue: asyncio.Queue | None = None
+        self._worker: asyncio.Task | None = None
+        self._paused = False
+
+    # -- generation -------------------------------------------------------------------------
+    async def generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], request_id: str,
+                       image_data=None, video_data=None, audio_data=None, mm_processor_kwargs=None,
+                       priority: int = 0, kv_transfer_params=None, **kwargs) -> TokenOutput:
+        if image_data or video_data or audio_data:
+            raise NotImplementedError("the hf CPU rollout is text-only; images/videos need rollout.name=vllm on a GPU")
+        params = dict(sampling_params)
+        max_tokens = params.pop("max_tokens", params.pop("max_new_tokens", self.response_length))
+        max_tokens = max(1, min(int(max_tokens), self.response_length))
+        temperature = float(params.get("temperature", 1.0) or 0.0)
+        top_p = float(params.get("top_p", 1.0) or 1.0)
+        top_k = int(params.get("top_k", -1) or -1)
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.get_running_loop().create_task(self._serve())
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Request(list(prompt_ids), max_tokens, (temperature, top_p, top_k), future))
+        token_ids, log_probs, stop = await future
+        return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason=stop,
+                           extra_fields={"global_steps": self.global_steps})
+
+    async def _serve(self):
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            deadline = time.monotonic() + self.batch_window_s
+            while len(batch) < self.max_batch_size:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except asyncio.TimeoutError:
+                    break
+            groups: dict[tuple, list[_Request]] = {}
+            for req in batch:
+                groups.setdefault(req.sampling, []).append(req)
+            for sampling, reqs in groups.items():
+                try:
+                    results = await asyncio.to_thread(self._generate_batch, reqs, sampling)
+                except Exception as e:  # noqa: BLE001 - hand the error to every waiting caller
+                    for r in reqs:
+                        if not r.future.done():
+                            r.future.set_exception(e)
+                    continue
+                for r, res in zip(reqs, results):
+                    if not r.future.done():
+                        r.future.set_result(res)
+
+    @torch.no_grad()
+    def _generate_batch(self, reqs: list[_Request], sampling: tuple):
+        temperature, top_p, top_k = sampling
+        width = max(len(r.prompt_ids) for r in reqs)
+        input_ids = torch.full((len(reqs), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(reqs), width), dtype=torch.long)
+        for i, r in enumerate(reqs):  # left padding
+            input_ids[i, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids)
+            attention[i, width - len(r.prompt_ids):] = 1
+        max_new = max(r.max_tokens for r in reqs)
+        do_sample = temperature > 0
+        kwargs = dict(do_sample=do_sample, max_new_tokens=max_new, pad_token_id=self.pad_id,
+                      eos_token_id=sorted(self.eos_ids) or None, return_dict_in_generate=True, output_logits=True)
+        if do_sample:
+            kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k if top_k > 0 else 0)
+        out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        new_tokens = out.sequences[:, width:]
+        logits = torch.stack(out.logits, dim=1).float()  # (B, T, V) raw logits
+        scale = temperature if do_sample else 1.0
+        logp = torch.log_softmax(logits / scale, dim=-1).gather(-1, new_tokens[..., None])[..., 0]
+        results = []
+        for i, r in enumerate(reqs):
+            ids = new_tokens[i, : r.max_tokens].tolist()
+            stop = "length"
+            for t, tok in enumerate(ids):
+                if tok in self.eos_ids:
+                    ids = ids[: t + 1]
+                    stop = "completed"
+                    break
+            results.append((ids, logp[i, : len(ids)].tolist(), stop))
+        self.batches_run += 1
+        self.requests_served += len(reqs)
+        return results
+
+    # -- weights and lifecycle (verl's server interface) -----------------------------------
+    def load_weights(self, named_tensors: list[tuple[str, torch.Tensor]], global_steps: Optional[int] = None) -> dict:
+        state = {name: t for name, t in named_tensors}
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        # tied embeddings arrive once; everything else must match
+        missing = [m for m in missing if not (m == "lm_head.weight" and self.model.config.tie_word_embeddings)]
+        if unexpected or missing:
+            raise RuntimeError(f"hf rollout: weight sync mismatch, missing={missing[:5]} unexpected={unexpected[:5]}")
+        if global_steps is not None:
+            self.global_steps = int(global_steps)
+        self.weight_version += 1
+        return {"tensors": len(state), "weight_version": self.weight_version}
+
+    def stats(self) -> dict:
+        return {"batches_run": self.batches_run, "requests_served": self.requests_served,
+                "weight_version": self.weight_version, "global_steps": self.global_steps}
+
+    async def wake_up(self):
+        return None
+
+    async def sleep(self):
+        return None
+
+    async def abort_all_requests(self, reject_request: bool = False):
+        return None
+
+    async def resume_generation(self):
+        return None
+
+    async def clear_kv_cache(self):
+        return None
+
+    async def release_kv_cache(self):
+        return None
+
+    async def resume_kv_cache(self):
+        return None
+
+    async def start_profile(self, **kwargs):
+        return None
+
+    async def stop_profile(self):
+        return None
+
+
+class HFReplica(RolloutReplica):
+    """One :class:`HFGenerationServer` per replica, named ``verl_mupo_hf_server_<rank>``."""
+
+    async def launch_servers(self):
+        if self.world_size != 1:
+            raise ValueError(
+                "the hf CPU rollout runs one process per replica: set actor_rollout_ref.rollout."
+                "tensor_model_parallel_size=1 (and data/pipeline parallel sizes 1)"
+            )
+        name = SERVER_NAME.format(replica=self.replica_rank)
+        model_path = self.model_config.local_path if hasattr(self.model_config, "local_path") else self.model_config.path
+        server_cls = ray.remote(HFGenerationServer)
+        self._server_handle = server_cls.options(
+            name=name, num_cpus=0, max_concurrency=self.max_concurrency, lifetime=None,
+        ).remote(
+            model_path=model_path,
+            response_length=self.config.response_length,
+            max_batch_size=max(1, int(self.config.max_num_seqs or 64)),
+            num_threads=int(os.environ.get("VERL_MUPO_CPU_GEN_THREADS", "1")),
+        )
+        await self._server_handle.stats.remote()  # wait until the model is loaded
+        self.servers = [self._server_handle]
+        self._server_address = f"ray://{name}"
+
+    def rollout_worker_use_gpu(self) -> bool:
+        return False
+
+
+class HFServerAdapter(BaseRollout):
+    """The hybrid worker's handle on its replica's server: weight sync and no-op memory calls."""
+
+    def __init__(self, config, model_config, device_mesh, replica_rank: int = -1, **kwargs):
+        super().__init__(config, model_config, device_mesh)
+        rank = int(os.environ.get("RANK", "0"))
+        self.replica_rank = rank if replica_rank == -1 else replica_rank
+        self._is_server_rank = True
+        self._server = None
+
+    def _handle(self):
+        if self._server is None:
+            self._server = ray.get_actor(SERVER_NAME.format(replica=self.replica_rank))
+        return self._server
+
+    async def resume(self, tags: list[str]):
+        return None
+
+    async def release(self):
+        return None
+
+    async def update_weights(self, weights, wire_format: str = "named_tensors", **kwargs):
+        if wire_format != "named_tensors":
+            raise NotImplementedError(f"the hf CPU rollout takes named tensors, not {wire_format}")
+        if kwargs.get("peft_config") is not None:
+            raise NotImplementedError("the hf CPU rollout does not support LoRA adapters")
+        tensors = []
+        for name, tensor in weights:
+            if hasattr(tensor, "full_tensor"):
+                tensor = tensor.full_tensor()
+            tensors.append((name, tensor.detach().to("cpu", copy=True)))
+        await self._handle().load_weights.remote(tensors, kwargs.get("global_steps"))
+
+
+def register() -> None:
+    """Make ``rollout.name=hf`` resolvable by verl (idempotent)."""
+    rollout_base._ROLLOUT_REGISTRY[("hf", "async")] = f"{__name__}.HFServerAdapter"
+    RolloutReplicaRegistry.register("hf", lambda: HFReplica)
+
+
+register()
