@@ -7,6 +7,7 @@
 #   bash recipes/cpu_smoke.sh mupo trainer.total_training_steps=6   # extra Hydra overrides go last
 #
 # Env: MUPO_SMOKE_DIR (work folder, default ./runs/cpu_smoke), PYTHON (default python).
+# The full log goes to $MUPO_SMOKE_DIR/<algo>.log; a table of the mupo/* metrics per step is printed at the end.
 set -euo pipefail
 ALGO="${1:-mupo}"
 shift || true
@@ -28,7 +29,10 @@ export VERL_USE_EXTERNAL_MODULES=verl_mupo.verl_plugin
 "$PY" -m verl_mupo.cpu.assets --out "$WORK/assets" >/dev/null
 A="$WORK/assets"
 
-exec "$PY" -m verl.trainer.main_ppo \
+LOG="$WORK/$ALGO.log"
+echo "verl main_ppo ($ALGO) on CPU; full log: $LOG"
+set +e
+"$PY" -m verl.trainer.main_ppo \
   hydra.searchpath="[pkg://verl_mupo.hydra_config]" +mupo@algorithm.mupo="$GROUP" \
   algorithm.adv_estimator="$EST" algorithm.use_kl_in_reward=False \
   algorithm.mupo.num_groups=2 algorithm.mupo.min_group_size=3 \
@@ -56,4 +60,12 @@ exec "$PY" -m verl.trainer.main_ppo \
   trainer.total_training_steps=4 trainer.total_epochs=1 trainer.default_local_dir="$WORK/ckpt_$ALGO" \
   ray_kwargs.ray_init.num_cpus=32 +ray_kwargs.ray_init.num_gpus=1 \
   transfer_queue.backend.SimpleStorage.num_data_storage_units=1 \
-  "$@"
+  "$@" > "$LOG" 2>&1
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then
+  grep -v "UserWarning\|warnings.warn\|target_num_threads" "$LOG" | tail -40
+  echo "verl main_ppo ($ALGO) failed with exit code $rc; full log: $LOG" >&2
+  exit $rc
+fi
+"$PY" -m verl_mupo.cpu.report "$LOG"

@@ -11,6 +11,10 @@ Three pieces, mirroring verl's vLLM backend:
   trainer's updated weights to the server every step.
 
 Text only: image/video inputs are refused, there is no LoRA, and no tensor parallelism.
+
+Environment: ``VERL_MUPO_CPU_SEED`` (default 0), ``VERL_MUPO_CPU_GEN_THREADS`` (torch threads, default
+1), ``VERL_MUPO_CPU_DETERMINISTIC=1`` (one request at a time, each seeded from its prompt and rank,
+so two runs sample the same responses; used to compare MUPO with K=1 against GRPO).
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import asyncio
 import logging
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
 import ray
 import torch
 
@@ -54,7 +60,7 @@ class HFGenerationServer:
     """
 
     def __init__(self, model_path: str, response_length: int, max_batch_size: int = 64,
-                 batch_window_s: float = 0.02, num_threads: int = 1, seed: int = 0):
+                 batch_window_s: float = 0.02, num_threads: int = 1, seed: int = 0, deterministic: bool = False):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         torch.set_num_threads(num_threads)
@@ -74,7 +80,13 @@ class HFGenerationServer:
         self.requests_served = 0
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
-        self._paused = False
+        self.seed = int(seed)
+        # deterministic: every request is generated alone, seeded from its prompt, its rank among
+        # identical prompts and the weight version, so a run repeats exactly whatever the timing
+        self.deterministic = bool(deterministic)
+        if self.deterministic:
+            self.max_batch_size = 1
+        self._occurrences: dict[tuple, int] = {}
 
     # -- generation -------------------------------------------------------------------------
     async def generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], request_id: str,
@@ -125,9 +137,18 @@ class HFGenerationServer:
                     if not r.future.done():
                         r.future.set_result(res)
 
+    def _request_seed(self, prompt_ids: list[int]) -> int:
+        key = (self.weight_version, tuple(prompt_ids))
+        rank = self._occurrences.get(key, 0)
+        self._occurrences[key] = rank + 1
+        payload = np.asarray([self.seed, self.weight_version, rank, *prompt_ids], dtype=np.int64).tobytes()
+        return zlib.crc32(payload)
+
     @torch.no_grad()
     def _generate_batch(self, reqs: list[_Request], sampling: tuple):
         temperature, top_p, top_k = sampling
+        if self.deterministic:
+            torch.manual_seed(self._request_seed(reqs[0].prompt_ids))
         width = max(len(r.prompt_ids) for r in reqs)
         input_ids = torch.full((len(reqs), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(reqs), width), dtype=torch.long)
@@ -170,6 +191,7 @@ class HFGenerationServer:
         if global_steps is not None:
             self.global_steps = int(global_steps)
         self.weight_version += 1
+        self._occurrences.clear()
         return {"tensors": len(state), "weight_version": self.weight_version}
 
     def stats(self) -> dict:
@@ -223,6 +245,8 @@ class HFReplica(RolloutReplica):
             response_length=self.config.response_length,
             max_batch_size=max(1, int(self.config.max_num_seqs or 64)),
             num_threads=int(os.environ.get("VERL_MUPO_CPU_GEN_THREADS", "1")),
+            seed=int(os.environ.get("VERL_MUPO_CPU_SEED", "0")),
+            deterministic=os.environ.get("VERL_MUPO_CPU_DETERMINISTIC", "0") == "1",
         )
         await self._server_handle.stats.remote()  # wait until the model is loaded
         self.servers = [self._server_handle]

@@ -118,18 +118,56 @@ def mupo_group_info(trainer, batch, cfg: MupoConfig, metrics: dict) -> MupoSideI
     return MupoSideInfo(uids=uids, labels=result.labels, score_delta=result.score_delta, config=cfg)
 
 
+DUMP_ENV = "VERL_MUPO_DUMP_ADVANTAGES"
+
+
+def dump_advantages(trainer, batch, info: MupoSideInfo | None, directory: str) -> str:
+    """Write the step's advantages (and MUPO's labels) to ``<directory>/step_<N>.npz`` for
+    inspection; enabled by the ``VERL_MUPO_DUMP_ADVANTAGES=<dir>`` environment variable."""
+    import os
+
+    from verl.utils.transferqueue_utils import tq
+
+    data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                           select_fields=["uid", "prompts", "responses", "response_mask", "advantages", "rm_scores"])
+    mask = data["response_mask"].to_padded_tensor(padding=0)
+    adv = data["advantages"].to_padded_tensor(padding=0.0)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"step_{int(trainer.global_steps)}.npz")
+    np.savez(
+        path,
+        keys=np.array(batch.keys, dtype=object),
+        uids=np.array(list(data["uid"]), dtype=object),
+        prompts=np.array([p.tolist() for p in data["prompts"].unbind(0)], dtype=object),
+        responses=np.array([r.tolist() for r in data["responses"].unbind(0)], dtype=object),
+        advantages=(adv * mask).sum(-1).numpy() / np.maximum(mask.sum(-1).numpy(), 1),
+        scores=data["rm_scores"].to_padded_tensor(padding=0.0).sum(-1).numpy(),
+        labels=info.labels if info is not None else np.zeros(0),
+        score_delta=info.score_delta if info is not None else np.zeros(0),
+    )
+    return path
+
+
 def _wrap_compute_advantage(original):
     @functools.wraps(original)
     def _compute_advantage(self, batch, metrics):
+        import os
+
         mode = mupo_mode(self.config.algorithm)
+        info = None
         if mode is None:
-            return original(self, batch, metrics)
-        cfg = MupoConfig.from_mapping(self.config.algorithm.get("mupo"))
-        info = mupo_group_info(self, batch, cfg, metrics)
-        if mode == "monitor":
-            return original(self, batch, metrics)
-        with side_info_scope(info):
-            return original(self, batch, metrics)
+            out = original(self, batch, metrics)
+        else:
+            cfg = MupoConfig.from_mapping(self.config.algorithm.get("mupo"))
+            info = mupo_group_info(self, batch, cfg, metrics)
+            if mode == "monitor":
+                out = original(self, batch, metrics)
+            else:
+                with side_info_scope(info):
+                    out = original(self, batch, metrics)
+        if os.environ.get(DUMP_ENV):
+            dump_advantages(self, out, info, os.environ[DUMP_ENV])
+        return out
 
     setattr(_compute_advantage, _PATCHED_ATTR, True)
     return _compute_advantage
