@@ -82,7 +82,7 @@ class MupoConfig:
         embed_text: ``reasoning`` embeds the ``<think>`` span (else the text before ``\\boxed``,
             else the whole response), as the authors do; ``response`` embeds the whole response.
         seed: seed of the clustering.
-        n_init: k-means restarts per prompt (ours: 4).
+        n_init: k-means restarts per prompt (ours: 3; each restart ends in a move/swap local search).
         max_iter: Lloyd iterations per restart (ours: 30).
         monitor_only: with ``adv_estimator=grpo``, embed and cluster to log the ``mupo/*`` metrics
             but leave GRPO's advantages untouched.
@@ -101,7 +101,7 @@ class MupoConfig:
     reward_composition: str = "convex"
     embed_text: str = "reasoning"
     seed: int = 0
-    n_init: int = 4
+    n_init: int = 3
     max_iter: int = 30
     monitor_only: bool = False
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)

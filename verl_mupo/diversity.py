@@ -23,13 +23,24 @@ LAMBDA_SCHEDULES = ("cosine", "exponential", "constant")
 
 
 def _unit_rows(embeddings) -> np.ndarray:
-    x = as_numpy(embeddings).astype(np.float64)
+    """Rows scaled to unit length (zero rows stay zero); float32 unless given float64."""
+    x = as_numpy(embeddings)
+    x = x.astype(np.float64 if x.dtype == np.float64 else np.float32, copy=False)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         raise ValueError("embeddings contain NaN or inf; check the embedder (algorithm.mupo.embedder.*)")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms == 0, 1.0, norms)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+    return x / np.where(norms == 0, 1, norms)
+
+
+def _segment_sums(x: np.ndarray, segment: np.ndarray, num_segments: int) -> np.ndarray:
+    """``out[s] = sum of x[i] with segment[i] == s`` (torch's index_add, much faster than np.add.at)."""
+    import torch
+
+    out = torch.zeros((num_segments, x.shape[1]), dtype=torch.from_numpy(x[:0]).dtype)
+    out.index_add_(0, torch.from_numpy(segment), torch.from_numpy(np.ascontiguousarray(x)))
+    return out.numpy()
 
 
 def diversity_bonus(embeddings, index, labels, correct):
@@ -59,11 +70,9 @@ def diversity_bonus(embeddings, index, labels, correct):
     clustered = lab >= 0
     kmax = int(lab.max(initial=0)) + 1
     pg = prompt * kmax + np.where(clustered, lab, 0)  # (prompt, group) cell
-    xc = x * clustered[:, None]
-    s_p = np.zeros((num_prompts, x.shape[1]))
-    np.add.at(s_p, prompt, xc)
-    s_pk = np.zeros((num_prompts * kmax, x.shape[1]))
-    np.add.at(s_pk, pg, xc)
+    xc = x * clustered[:, None].astype(x.dtype)
+    s_pk = _segment_sums(xc, pg, num_prompts * kmax)
+    s_p = s_pk.reshape(num_prompts, kmax, -1).sum(1)
     n_p = np.bincount(prompt, weights=clustered.astype(np.float64), minlength=num_prompts)
     n_pk = np.bincount(pg, weights=clustered.astype(np.float64), minlength=num_prompts * kmax)
     others = n_p[prompt] - n_pk[pg]
@@ -72,7 +81,7 @@ def diversity_bonus(embeddings, index, labels, correct):
     rows = np.nonzero(has_others & (acc == 1))[0]
     if len(rows):
         other_sum = s_p[prompt[rows]] - s_pk[pg[rows]]
-        mean_cos = np.einsum("bd,bd->b", x[rows], other_sum) / others[rows]
+        mean_cos = np.einsum("bd,bd->b", x[rows], other_sum).astype(np.float64) / others[rows]
         out[rows] = np.clip(1.0 - mean_cos, 0.0, 2.0)
     return like_input(out.astype(np.float32), embeddings)
 
@@ -83,8 +92,7 @@ def mean_pairwise_distance(embeddings, index) -> np.ndarray:
     Returns ``(P,)`` float64 in ``np.unique(index)`` order (NaN for a prompt with one response)."""
     x = _unit_rows(embeddings)
     prompt, num_prompts = prompt_ids(index, x.shape[0])
-    s = np.zeros((num_prompts, x.shape[1]))
-    np.add.at(s, prompt, x)
+    s = _segment_sums(x, prompt, num_prompts).astype(np.float64)
     n = np.bincount(prompt, minlength=num_prompts).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_cos = ((s**2).sum(1) - n) / (n * (n - 1))

