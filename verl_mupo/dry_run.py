@@ -1,0 +1,53 @@
+"""Compose a recipe's full verl config without a GPU, validate it, and print the MUPO settings.
+
+    python -m verl_mupo.dry_run <hydra overrides...>
+
+Does what ``python -m verl.trainer.main_ppo`` does before it starts Ray: composes verl's
+``ppo_trainer`` config with the overrides, runs verl's ``validate_config`` (which includes MUPO's
+start-up checks once the plugin is loaded), then runs the plugin's doctor. Exit code 0 when the
+recipe would start.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from omegaconf import OmegaConf
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
+        return hydra_compose(config_name="ppo_trainer", overrides=list(overrides))
+
+
+def main(argv=None) -> int:
+    overrides = list(sys.argv[1:] if argv is None else argv)
+    import verl  # noqa: F401  plugin discovery
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    from verl_mupo.config import MupoConfig
+    from verl_mupo.doctor import main as doctor
+
+    cfg = compose(overrides)
+    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    print("verl validate_config: ok")
+    algo = cfg.algorithm
+    print(f"adv_estimator: {algo.adv_estimator}")
+    if algo.get("mupo") is not None:
+        print("algorithm.mupo:")
+        print(OmegaConf.to_yaml(OmegaConf.create(MupoConfig.from_mapping(algo.mupo).to_dict())).rstrip().replace("\n", "\n  ").join(["  ", ""]))
+    sel = lambda key: OmegaConf.select(cfg, key)  # noqa: E731
+    for key in ("actor_rollout_ref.model.path", "actor_rollout_ref.rollout.name", "actor_rollout_ref.rollout.n",
+                "actor_rollout_ref.rollout.temperature", "actor_rollout_ref.actor.optim.lr", "trainer.total_epochs",
+                "data.train_batch_size", "trainer.n_gpus_per_node", "trainer.nnodes", "reward.reward_manager.name",
+                "actor_rollout_ref.rollout.val_kwargs.n", "trainer.validation_data_dir"):
+        print(f"{key}: {sel(key)}")
+    return doctor([])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
