@@ -26,7 +26,7 @@ export RAY_DEDUP_LOGS=0 RAY_DISABLE_IMPORT_WARNING=1 PYTHONUNBUFFERED=1
 # fail loudly at import if the plugin cannot load (verl itself would hide it at DEBUG level)
 export VERL_USE_EXTERNAL_MODULES=verl_mupo.verl_plugin
 
-"$PY" -m verl_mupo.cpu.assets --out "$WORK/assets" >/dev/null
+"$PY" -m verl_mupo.cpu.assets --out "$WORK/assets" > "$WORK/assets.log" 2>&1 || { cat "$WORK/assets.log"; exit 1; }
 A="$WORK/assets"
 
 LOG="$WORK/$ALGO.log"

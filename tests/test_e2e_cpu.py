@@ -141,3 +141,21 @@ def test_missing_embedding_model_stops_before_the_first_rollout(tmp_path):
     assert proc.returncode != 0
     assert "algorithm.mupo.embedder.model" in log and "could not load the embedding model" in log
     assert "step:1" not in log and "timing_s/gen" not in log
+
+
+def test_embedder_service_runs_inside_verls_placement_groups(tmp_path):
+    proc, log, _ = run_smoke(tmp_path, "mupo", "trainer.total_training_steps=2",
+                             "algorithm.mupo.embedder.placement=service", "algorithm.mupo.embedder.gpu_share=0.1")
+    assert proc.returncode == 0, log[-3000:]
+    rows = parse_console_metrics(log)
+    assert [r.get("mupo/embedder_actors") for r in rows] == [1.0, 1.0]
+    assert all(r["mupo/group_size_min"] >= 3 for r in rows)
+
+
+def test_embedder_service_that_cannot_be_placed_stops_before_the_first_rollout(tmp_path):
+    # verl's FSDP worker holds 1/3 of the (logical) GPU bundle: 0.9 cannot fit
+    proc, log, _ = run_smoke(tmp_path, "mupo", "algorithm.mupo.embedder.placement=service",
+                             "algorithm.mupo.embedder.gpu_share=0.9", "algorithm.mupo.embedder.start_timeout_s=20",
+                             timeout=300)
+    assert proc.returncode != 0
+    assert "algorithm.mupo.embedder.gpu_share" in log and "step:1" not in log

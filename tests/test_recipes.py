@@ -28,6 +28,7 @@ def test_mupo_and_grpo_recipes_validate_and_differ_only_in_the_estimator(size):
         assert "actor_rollout_ref.rollout.n: 15" in out and "actor_rollout_ref.actor.optim.lr: 1e-06" in out
         assert "trainer.total_epochs: 2" in out and "actor_rollout_ref.rollout.temperature: 1.0" in out
         assert "model: Qwen/Qwen3-Embedding-0.6B" in out and "actor_rollout_ref.rollout.val_kwargs.n: 4" in out
+        assert "placement: service" in out
     assert "adv_estimator: mupo" in mupo and "monitor_only: false" in mupo
     assert "adv_estimator: grpo" in grpo and "monitor_only: true" in grpo
     same = lambda s: [l for l in s.splitlines() if not l.startswith(("adv_estimator", "  monitor_only"))]  # noqa: E731

@@ -18,7 +18,7 @@ __all__ = ["MupoConfig", "EmbedderConfig", "ConfigError", "DEFAULT_EMBEDDING_MOD
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 EMBED_TEXT_MODES = ("reasoning", "response")
 COMPOSITIONS = ("convex", "additive")
-PLACEMENTS = ("in_process",)
+PLACEMENTS = ("in_process", "service")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -44,8 +44,15 @@ class EmbedderConfig:
             response length).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when visible.
         dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16`` or ``float16``.
-        placement: ``in_process`` embeds in the process that computes advantages (the only
-            placement so far; see docs/performance.md for what that costs).
+        placement: ``in_process`` embeds in the process that computes advantages (verl's
+            TaskRunner: no GPU there); ``service`` runs embedder actors inside verl's own placement
+            groups, on the training GPUs (see docs/embedder_service.md).
+        num_actors: service actors; ``None`` puts one on every GPU bundle of verl's pool.
+        gpu_share: fraction of a GPU bundle each service actor asks Ray for (verl's FSDP workers take
+            1/3 of each bundle and leave 1/3 for a colocated reward model).
+        sort_by_length: the service sorts texts by length before sharding them over actors, so every
+            actor gets a similar token load.
+        start_timeout_s: how long the service waits for its actors to be placed and loaded.
     """
 
     model: str = DEFAULT_EMBEDDING_MODEL
@@ -54,6 +61,10 @@ class EmbedderConfig:
     device: str | None = None
     dtype: str = "auto"
     placement: str = "in_process"
+    num_actors: int | None = None
+    gpu_share: float = 0.1
+    sort_by_length: bool = True
+    start_timeout_s: float = 300.0
 
     def __post_init__(self):
         _check(isinstance(self.model, str) and bool(self.model), "embedder.model", "must be a model name or path")
@@ -61,6 +72,10 @@ class EmbedderConfig:
         _check(int(self.max_length) >= 1, "embedder.max_length", f"must be >= 1, got {self.max_length}")
         _check(self.dtype in DTYPES, "embedder.dtype", f"must be one of {DTYPES}, got {self.dtype!r}")
         _check(self.placement in PLACEMENTS, "embedder.placement", f"must be one of {PLACEMENTS}, got {self.placement!r}")
+        _check(self.num_actors is None or int(self.num_actors) >= 1, "embedder.num_actors",
+               f"must be null or >= 1, got {self.num_actors}")
+        _check(0 < float(self.gpu_share) <= 1, "embedder.gpu_share", f"must be in (0, 1], got {self.gpu_share}")
+        _check(float(self.start_timeout_s) > 0, "embedder.start_timeout_s", f"must be > 0, got {self.start_timeout_s}")
 
 
 @dataclass(frozen=True)

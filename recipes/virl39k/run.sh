@@ -41,7 +41,7 @@ export VERL_USE_EXTERNAL_MODULES=verl_mupo.verl_plugin  # a plugin failure stops
 ARGS=(
   hydra.searchpath="[pkg://verl_mupo.hydra_config]" +mupo@algorithm.mupo="$GROUP"
   algorithm.adv_estimator="$EST" algorithm.norm_adv_by_std_in_grpo=True algorithm.use_kl_in_reward=False
-  algorithm.mupo.embedder.model="$EMBED_MODEL"
+  algorithm.mupo.embedder.model="$EMBED_MODEL" algorithm.mupo.embedder.placement=service
   reward.reward_manager.name=mupo
   reward.custom_reward_function.path=pkg://verl_mupo.scoring reward.custom_reward_function.name=compute_score
   data.train_files="$TRAIN_FILE" data.val_files="$VAL_FILES" data.image_key=images

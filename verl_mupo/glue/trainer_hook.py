@@ -107,10 +107,28 @@ def fetch_rows(trainer, batch):
     return uids, texts, acc, valid
 
 
+def embedder_for(trainer, cfg: MupoConfig):
+    """The embedder of this run: the process-wide in-process model, or the trainer's embedder
+    service (started on first use inside verl's global resource pool)."""
+    if cfg.embedder.placement == "in_process":
+        return get_embedder(cfg.embedder)
+    service = getattr(trainer, "_mupo_embedder_service", None)
+    if service is None:
+        from verl_mupo.glue.embedder_service import EmbedderService, bundles_of_pool
+
+        pools = trainer.resource_pool_manager.resource_pool_dict
+        pool = pools.get("global_pool") or next(iter(pools.values()))
+        service = EmbedderService(cfg.embedder, bundles_of_pool(pool))
+        trainer._mupo_embedder_service = service
+        logger.warning("verl_mupo: embedder service up, %d actor(s) in %.1f s: %s", service.num_actors,
+                       service.start_seconds, service.infos)
+    return service
+
+
 def mupo_group_info(trainer, batch, cfg: MupoConfig, metrics: dict) -> MupoSideInfo:
     """Embed, cluster and score one training batch; add ``mupo/*`` metrics."""
     uids, texts, acc, valid = fetch_rows(trainer, batch)
-    embedder = get_embedder(cfg.embedder)
+    embedder = embedder_for(trainer, cfg)
     t0 = time.perf_counter()
     emb_valid = embedder.encode(texts_to_embed([t for t, v in zip(texts, valid) if v], cfg))
     embeddings = np.zeros((len(texts), emb_valid.shape[1]), dtype=np.float32)
@@ -120,6 +138,9 @@ def mupo_group_info(trainer, batch, cfg: MupoConfig, metrics: dict) -> MupoSideI
     result = run_group_stage(embeddings, uids, acc, cfg, lam, valid=valid, embed_seconds=embed_s)
     metrics.update(result.metrics)
     metrics["mupo/global_step"] = float(trainer.global_steps)
+    if cfg.embedder.placement == "service":
+        metrics["mupo/embedder_actors"] = float(embedder.num_actors)
+        metrics["mupo/embedder_restarts"] = float(embedder.restarts)
     return MupoSideInfo(uids=uids, labels=result.labels, score_delta=result.score_delta, config=cfg)
 
 
@@ -184,8 +205,9 @@ def _wrap_fit(original):
         if mupo_mode(self.config.algorithm) is not None:
             cfg = MupoConfig.from_mapping(self.config.algorithm.get("mupo"))
             t0 = time.perf_counter()
-            get_embedder(cfg.embedder)  # raises EmbedderLoadError naming the setting
-            logger.warning("verl_mupo: embedder %s ready in %.1f s", cfg.embedder.model, time.perf_counter() - t0)
+            embedder_for(self, cfg)  # raises EmbedderLoadError / EmbedderPlacementError naming the setting
+            logger.warning("verl_mupo: embedder %s (%s) ready in %.1f s", cfg.embedder.model,
+                           cfg.embedder.placement, time.perf_counter() - t0)
         return original(self, *args, **kwargs)
 
     setattr(fit, _PATCHED_ATTR, True)
