@@ -59,3 +59,9 @@ def test_a_share_that_does_not_fit_is_refused(pg):
             EmbedderService(cfg, [(pg, 0), (pg, 1)])
     finally:
         hog.shutdown()
+
+
+def test_a_model_that_cannot_load_is_refused(pg, tmp_path):
+    cfg = EmbedderConfig(model=str(tmp_path / "missing-model"), placement="service", gpu_share=0.2, num_actors=1)
+    with pytest.raises(EmbedderPlacementError, match="algorithm.mupo.embedder.model"):
+        EmbedderService(cfg, [(pg, 0)])

