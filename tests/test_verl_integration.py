@@ -19,7 +19,8 @@ import verl  # noqa: F401  runs plugin discovery
 from verl_mupo import MupoConfig, compute_mupo_advantages, run_group_stage
 from verl_mupo.embedding import get_embedder
 from verl_mupo.glue.estimator import MISSING_SIDE_INFO
-from verl_mupo.glue.trainer_hook import lambda_for_step, texts_to_embed
+from verl_mupo.glue.trainer_hook import lambda_for_step
+from verl_mupo.text import texts_to_embed
 
 N, PROMPTS = 6, 3
 
@@ -136,7 +137,7 @@ def test_mupo_through_verl_compute_advantage_matches_the_group_stage(tq_cluster,
     adv, metrics, meta, acc = _run(tq_cluster, tokenizer, cfg, "mupo", global_steps=4, total=10)
     # recompute what the hook should have done, with the package's public functions
     mcfg = MupoConfig.from_mapping(cfg.algorithm.mupo)
-    emb = get_embedder(mcfg.embedder).encode(texts_to_embed([RESPONSES[(s + p) % 6] for p in range(PROMPTS) for s in range(N)], mcfg))
+    emb = get_embedder(mcfg.embedder).encode(texts_to_embed([RESPONSES[(s + p) % 6] for p in range(PROMPTS) for s in range(N)], mcfg.embed_text))
     uids = np.array([k.rsplit("_", 2)[0] for k in meta.keys[: PROMPTS * N]], dtype=object)
     lam = lambda_for_step(mcfg, 4, 10)
     stage = run_group_stage(emb, uids, acc, mcfg, lam)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["reasoning_span", "has_valid_format"]
+__all__ = ["reasoning_span", "texts_to_embed", "has_valid_format"]
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 _TAGS = re.compile(r"</?think>")
@@ -23,6 +23,16 @@ def reasoning_span(response: str) -> str:
     if head:
         return head
     return clean.strip()
+
+
+def texts_to_embed(responses, mode: str = "reasoning") -> list[str]:
+    """What MUPO embeds for each response: ``mode="reasoning"`` -> :func:`reasoning_span`,
+    ``mode="response"`` -> the response unchanged (``algorithm.mupo.embed_text``)."""
+    if mode == "reasoning":
+        return [reasoning_span(r) for r in responses]
+    if mode == "response":
+        return list(responses)
+    raise ValueError(f"algorithm.mupo.embed_text must be 'reasoning' or 'response', got {mode!r}")
 
 
 def has_valid_format(response: str) -> bool:

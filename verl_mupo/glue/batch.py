@@ -16,7 +16,7 @@ from verl_mupo.config import MupoConfig
 from verl_mupo.diversity import diversity_weight
 from verl_mupo.embedding import Embedder, get_embedder
 from verl_mupo.group_stage import GroupStageResult, run_group_stage
-from verl_mupo.text import reasoning_span
+from verl_mupo.text import texts_to_embed
 
 __all__ = ["compute_mupo_batch_rewards"]
 
@@ -67,8 +67,7 @@ def compute_mupo_batch_rewards(
     lengths = mask.sum(-1).tolist()
     texts = tokenizer.batch_decode([responses[i, : int(n)].tolist() for i, n in enumerate(lengths)],
                                    skip_special_tokens=True)
-    if cfg.embed_text == "reasoning":
-        texts = [reasoning_span(t) for t in texts]
+    texts = texts_to_embed(texts, cfg.embed_text)
     embedder = embedder or get_embedder(cfg.embedder)
     t0 = time.perf_counter()
     emb = np.asarray(embedder.encode(texts), dtype=np.float32)

@@ -29,7 +29,7 @@ from verl_mupo.diversity import diversity_weight
 from verl_mupo.embedding import get_embedder
 from verl_mupo.glue.side_info import MupoSideInfo, side_info_scope
 from verl_mupo.group_stage import run_group_stage
-from verl_mupo.text import reasoning_span
+from verl_mupo.text import texts_to_embed
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +56,6 @@ def lambda_for_step(cfg: MupoConfig, global_steps: int, total_training_steps: in
         lambda_max=cfg.lambda_max, lambda_min=cfg.lambda_min, schedule=cfg.lambda_schedule,
         decay_rate=cfg.lambda_decay_rate,
     )
-
-
-def texts_to_embed(responses: list[str], cfg: MupoConfig) -> list[str]:
-    return [reasoning_span(r) for r in responses] if cfg.embed_text == "reasoning" else list(responses)
 
 
 def _reward_extra(extra_fields_row) -> dict:
@@ -130,7 +126,7 @@ def mupo_group_info(trainer, batch, cfg: MupoConfig, metrics: dict) -> MupoSideI
     uids, texts, acc, valid = fetch_rows(trainer, batch)
     embedder = embedder_for(trainer, cfg)
     t0 = time.perf_counter()
-    emb_valid = embedder.encode(texts_to_embed([t for t, v in zip(texts, valid) if v], cfg))
+    emb_valid = embedder.encode(texts_to_embed([t for t, v in zip(texts, valid) if v], cfg.embed_text))
     embeddings = np.zeros((len(texts), emb_valid.shape[1]), dtype=np.float32)
     embeddings[valid] = emb_valid
     embed_s = time.perf_counter() - t0
