@@ -48,3 +48,16 @@ def group_rows(index, num_rows: int) -> list[np.ndarray]:
     order = np.argsort(inverse, kind="stable")
     counts = np.bincount(inverse, minlength=num_prompts)
     return np.split(order, np.cumsum(counts)[:-1])
+
+
+def unit_rows(embeddings) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows scaled to unit length, their original norms)``; float32 unless given float64; zero
+    rows stay zero. Raises on a non-2-D array or NaN/inf values."""
+    x = as_numpy(embeddings)
+    x = x.astype(np.float64 if x.dtype == np.float64 else np.float32, copy=False)
+    if x.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("embeddings contain NaN or inf; check the embedder (algorithm.mupo.embedder.*)")
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    return x / np.where(norms == 0, 1, norms)[:, None], norms

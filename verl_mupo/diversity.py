@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from verl_mupo._arrays import as_numpy, like_input, prompt_ids
+from verl_mupo._arrays import as_numpy, like_input, prompt_ids, unit_rows
 
 __all__ = ["diversity_bonus", "diversity_weight", "mean_pairwise_distance", "LAMBDA_SCHEDULES"]
 
@@ -23,15 +23,7 @@ LAMBDA_SCHEDULES = ("cosine", "exponential", "constant")
 
 
 def _unit_rows(embeddings) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero); float32 unless given float64."""
-    x = as_numpy(embeddings)
-    x = x.astype(np.float64 if x.dtype == np.float64 else np.float32, copy=False)
-    if x.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("embeddings contain NaN or inf; check the embedder (algorithm.mupo.embedder.*)")
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
-    return x / np.where(norms == 0, 1, norms)
+    return unit_rows(embeddings)[0]
 
 
 def _segment_sums(x: np.ndarray, segment: np.ndarray, num_segments: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from verl_mupo._arrays import as_numpy, group_rows, like_input, prompt_ids
+from verl_mupo._arrays import as_numpy, group_rows, like_input, prompt_ids, unit_rows
 
 __all__ = ["constrained_partition", "effective_num_groups", "partition_inertia", "PartitionResult"]
 
@@ -94,17 +94,10 @@ def constrained_partition(
         raise ValueError(f"min_group_size must be >= 1 (algorithm.mupo.min_group_size), got {min_group_size}")
     if n_init < 1 or max_iter < 1:
         raise ValueError(f"n_init and max_iter must be >= 1, got n_init={n_init}, max_iter={max_iter}")
-    x = as_numpy(embeddings)
-    x = x.astype(np.float64 if x.dtype == np.float64 else np.float32, copy=False)
-    if x.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("embeddings contain NaN or inf; check the embedder (algorithm.mupo.embedder.*)")
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    x, norms = unit_rows(embeddings)
     mask = np.ones(len(x), dtype=bool) if valid is None else as_numpy(valid).astype(bool).reshape(-1)
     if np.any(norms[mask] == 0):
         raise ValueError("an embedding row is all zeros; cosine geometry is undefined for it")
-    x = x / np.where(norms == 0, 1, norms)[:, None]
 
     prompt, num_prompts = prompt_ids(index, len(x))
     labels = np.full(len(x), -1, dtype=np.int64)
