@@ -57,6 +57,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--kmc-repeats", type=int, default=1)
     p.add_argument("--skip-kmc", action="store_true")
+    p.add_argument("--decode-tokens", type=int, default=700,
+                   help="also time decoding P*n responses of this many tokens (the hook decodes every response); 0 skips")
     args = p.parse_args(argv)
 
     from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
@@ -110,6 +112,19 @@ def main(argv=None) -> int:
         rows.append(("mean inertia per prompt: ours / k-means-constrained", None,
                      f"{inertia_ours / args.prompts:.5f} / {inertia_kmc / args.prompts:.5f} "
                      f"({'<=' if inertia_ours <= inertia_kmc + 1e-9 else '>'})"))
+    if args.decode_tokens:
+        import tempfile
+
+        from transformers import AutoTokenizer
+
+        from verl_mupo.cpu.assets import build_tokenizer
+
+        with tempfile.TemporaryDirectory() as tmp:
+            build_tokenizer(tmp)
+            tok = AutoTokenizer.from_pretrained(tmp)
+        ids = np.random.default_rng(0).integers(3, len(tok), (len(emb), args.decode_tokens)).tolist()
+        t_dec, _ = timed(lambda: tok.batch_decode(ids, skip_special_tokens=True), 1)
+        rows.append((f"decode {len(emb)} responses x {args.decode_tokens} tokens (byte-level BPE)", t_dec, ""))
     width = max(len(r[0]) for r in rows)
     print(f"{'what'.ljust(width)}  {'seconds':>9}  note")
     for name, sec, note in rows:
