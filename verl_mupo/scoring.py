@@ -36,7 +36,10 @@ _LETTERS = "ABCDEFGHIJ"
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced; ``None`` if absent."""
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced; ``None`` if absent.
+
+    Not verl's ``math_reward.last_boxed_only_string`` + ``remove_boxed``: those keep the braces of
+    ``\\boxed {7}`` and assert on ``\\fbox{7}``."""
     if not isinstance(text, str):
         return None
     starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]

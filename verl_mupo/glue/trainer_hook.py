@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import time
 
 import numpy as np
@@ -146,8 +147,6 @@ DUMP_ENV = "VERL_MUPO_DUMP_ADVANTAGES"
 def dump_advantages(trainer, batch, info: MupoSideInfo | None, directory: str) -> str:
     """Write the step's advantages (and MUPO's labels) to ``<directory>/step_<N>.npz`` for
     inspection; enabled by the ``VERL_MUPO_DUMP_ADVANTAGES=<dir>`` environment variable."""
-    import os
-
     from verl.utils.transferqueue_utils import tq
 
     data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
@@ -173,8 +172,6 @@ def dump_advantages(trainer, batch, info: MupoSideInfo | None, directory: str) -
 def _wrap_compute_advantage(original):
     @functools.wraps(original)
     def _compute_advantage(self, batch, metrics):
-        import os
-
         mode = mupo_mode(self.config.algorithm)
         info = None
         if mode is None:
