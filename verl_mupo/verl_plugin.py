@@ -85,19 +85,18 @@ def _wrap_validate_config() -> None:
     import verl.utils.config as config_module
 
     from verl_mupo.glue.config_checks import check_mupo_config
+    from verl_mupo.glue.patching import wrap_once
 
-    original = config_module.validate_config
-    if getattr(original, "__verl_mupo_patched__", False):
-        return
+    def make(original):
+        @functools.wraps(original)
+        def validate_config(config, *args, **kwargs):
+            result = original(config, *args, **kwargs)
+            check_mupo_config(config)
+            return result
 
-    @functools.wraps(original)
-    def validate_config(config, *args, **kwargs):
-        result = original(config, *args, **kwargs)
-        check_mupo_config(config)
-        return result
+        return validate_config
 
-    validate_config.__verl_mupo_patched__ = True
-    config_module.validate_config = validate_config
+    wrap_once(config_module, "validate_config", make)
 
 
 def register() -> None:

@@ -182,20 +182,17 @@ def _patch_process_group_backend() -> None:
     rejected by torch; use plain ``gloo``."""
     import verl.utils.distributed as dist_utils
 
-    original = dist_utils.initialize_global_process_group_ray
-    if getattr(original, "__verl_mupo_cpu__", False):
-        return
+    from verl_mupo.glue.patching import wrap_once
 
-    @functools.wraps(original)
-    def initialize_global_process_group_ray(timeout_second=None, backend=None):
-        return original(timeout_second=timeout_second, backend=backend or "gloo")
+    def make(original):
+        @functools.wraps(original)
+        def initialize_global_process_group_ray(timeout_second=None, backend=None):
+            return original(timeout_second=timeout_second, backend=backend or "gloo")
 
-    initialize_global_process_group_ray.__verl_mupo_cpu__ = True
-    dist_utils.initialize_global_process_group_ray = initialize_global_process_group_ray
-    for name in ("verl.workers.engine_workers", "verl.checkpoint_engine.base"):
-        module = sys.modules.get(name)
-        if module is not None and hasattr(module, "initialize_global_process_group_ray"):
-            module.initialize_global_process_group_ray = initialize_global_process_group_ray
+        return initialize_global_process_group_ray
+
+    wrap_once(dist_utils, "initialize_global_process_group_ray", make,
+              rebind_in=("verl.workers.engine_workers", "verl.checkpoint_engine.base"))
 
 
 _patch_process_group_backend()

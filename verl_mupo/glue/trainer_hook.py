@@ -28,6 +28,7 @@ import numpy as np
 from verl_mupo.config import MupoConfig
 from verl_mupo.diversity import diversity_weight
 from verl_mupo.embedding import get_embedder
+from verl_mupo.glue.patching import is_patched, wrap_once
 from verl_mupo.glue.side_info import MupoSideInfo, side_info_scope
 from verl_mupo.group_stage import run_group_stage
 from verl_mupo.text import texts_to_embed
@@ -35,7 +36,6 @@ from verl_mupo.text import texts_to_embed
 logger = logging.getLogger(__name__)
 
 TARGET_MODULE = "verl.trainer.ppo.v1.trainer_base"
-_PATCHED_ATTR = "__verl_mupo_patched__"
 
 
 def mupo_mode(algorithm_config) -> str | None:
@@ -188,7 +188,6 @@ def _wrap_compute_advantage(original):
             dump_advantages(self, out, info, os.environ[DUMP_ENV])
         return out
 
-    setattr(_compute_advantage, _PATCHED_ATTR, True)
     return _compute_advantage
 
 
@@ -203,7 +202,6 @@ def _wrap_fit(original):
                            cfg.embedder.placement, time.perf_counter() - t0)
         return original(self, *args, **kwargs)
 
-    setattr(fit, _PATCHED_ATTR, True)
     return fit
 
 
@@ -211,7 +209,7 @@ def patch_trainer(module) -> None:
     """Wrap ``PPOTrainer._compute_advantage`` and ``PPOTrainer.fit`` in ``module`` (idempotent)."""
     cls = module.PPOTrainer
     current = cls.__dict__.get("_compute_advantage")
-    if current is None or getattr(current, _PATCHED_ATTR, False):
+    if current is None or is_patched(current):
         return
     params = list(inspect.signature(current).parameters)
     if params != ["self", "batch", "metrics"]:
@@ -219,5 +217,5 @@ def patch_trainer(module) -> None:
             f"verl_mupo cannot hook this verl: PPOTrainer._compute_advantage{tuple(params)} is not "
             "(self, batch, metrics). verl_mupo supports verl>=0.9.1,<0.10."
         )
-    cls._compute_advantage = _wrap_compute_advantage(current)
-    cls.fit = _wrap_fit(cls.__dict__["fit"])
+    wrap_once(cls, "_compute_advantage", _wrap_compute_advantage)
+    wrap_once(cls, "fit", _wrap_fit)
