@@ -1,9 +1,9 @@
-"""Settings validation, the embedded text, the format check."""
+"""Settings validation."""
 
 import pytest
 from omegaconf import OmegaConf
 
-from verl_mupo import ConfigError, MupoConfig, has_valid_format, reasoning_span
+from verl_mupo import ConfigError, MupoConfig
 
 
 def test_defaults_are_the_papers():
@@ -43,16 +43,3 @@ def test_hydra_config_group_parses():
         text = (res.files("verl_mupo.hydra_config") / "mupo" / name).read_text()
         c = MupoConfig.from_mapping(OmegaConf.create(text))
         assert c.num_groups == 3 and c.monitor_only == (name == "grpo_monitor.yaml")
-
-
-def test_reasoning_span_rules():
-    assert reasoning_span("<think> count the dots </think> so \\boxed{3}") == "count the dots"
-    assert reasoning_span("first add, then \\boxed{3}") == "first add, then"
-    assert reasoning_span("just 3") == "just 3"
-    assert reasoning_span("<think> </think>\\boxed{3}") == "\\boxed{3}"
-
-
-def test_format_check():
-    assert has_valid_format("<think>a</think> the answer is \\boxed{4}")
-    assert not has_valid_format("\\boxed{4} <think>a</think>")
-    assert not has_valid_format("<think>a</think> 4")
