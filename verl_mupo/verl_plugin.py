@@ -47,13 +47,25 @@ def check_verl_version() -> None:
         )
 
 
+# verl module -> the verl_mupo functions ("module:function", each idempotent, taking the module) that
+# patch it. Each runs right after the module executes, or at once if it is already imported. Imported
+# lazily, so the plugin stays light in processes that never import these modules.
+POST_IMPORT_PATCHES: dict[str, tuple[str, ...]] = {
+    "verl.trainer.ppo.v1.trainer_base": ("verl_mupo.glue.trainer_hook:patch_trainer",),
+}
+
+
+def _run_patches(module) -> None:
+    for target in POST_IMPORT_PATCHES.get(module.__name__, ()):
+        module_name, _, func = target.partition(":")
+        getattr(importlib.import_module(module_name), func)(module)
+
+
 class _PostImportPatcher(importlib.abc.MetaPathFinder):
-    """Runs ``trainer_hook.patch_trainer`` right after verl's v1 trainer module executes."""
+    """Runs the :data:`POST_IMPORT_PATCHES` of a verl module right after it executes."""
 
     def find_spec(self, fullname, path, target=None):
-        from verl_mupo.glue.trainer_hook import TARGET_MODULE, patch_trainer
-
-        if fullname != TARGET_MODULE:
+        if fullname not in POST_IMPORT_PATCHES:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -65,19 +77,18 @@ class _PostImportPatcher(importlib.abc.MetaPathFinder):
 
                 def exec_module(module, _orig=original_exec):
                     _orig(module)
-                    patch_trainer(module)
+                    _run_patches(module)
 
                 loader.exec_module = exec_module
                 return spec
         return None
 
 
-def _install_trainer_hook() -> None:
-    from verl_mupo.glue.trainer_hook import TARGET_MODULE, patch_trainer
-
-    if TARGET_MODULE in sys.modules:
-        patch_trainer(sys.modules[TARGET_MODULE])
-    elif not any(isinstance(f, _PostImportPatcher) for f in sys.meta_path):
+def _install_post_import_patches() -> None:
+    for name in POST_IMPORT_PATCHES:
+        if name in sys.modules:
+            _run_patches(sys.modules[name])
+    if not any(isinstance(f, _PostImportPatcher) for f in sys.meta_path):
         sys.meta_path.insert(0, _PostImportPatcher())
 
 
@@ -105,7 +116,7 @@ def register() -> None:
     import verl_mupo.glue.reward_manager  # noqa: F401  registers reward manager "mupo"
 
     _wrap_validate_config()
-    _install_trainer_hook()
+    _install_post_import_patches()
     if os.environ.get("VERL_MUPO_CPU", "0") == "1":
         import verl_mupo.cpu.activate  # noqa: F401  CPU platform + transformers rollout, smoke runs only
 

@@ -35,7 +35,6 @@ from verl_mupo.text import texts_to_embed
 
 logger = logging.getLogger(__name__)
 
-TARGET_MODULE = "verl.trainer.ppo.v1.trainer_base"
 
 
 def mupo_mode(algorithm_config) -> str | None:
