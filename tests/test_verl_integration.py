@@ -29,7 +29,7 @@ N, PROMPTS = 6, 3
 def assets(tmp_path_factory):
     from verl_mupo.cpu.assets import build_all
 
-    return build_all(tmp_path_factory.mktemp("assets"))
+    return build_all(tmp_path_factory.mktemp("assets"), kind="text")
 
 
 @pytest.fixture(scope="module")
