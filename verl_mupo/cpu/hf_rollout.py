@@ -10,7 +10,11 @@ Three pieces, mirroring verl's vLLM backend:
 - :class:`HFServerAdapter`: verl's ``BaseRollout`` inside the hybrid actor worker; pushes the
   trainer's updated weights to the server every step.
 
-Text only: image/video inputs are refused, there is no LoRA, and no tensor parallelism.
+Text and images: a policy whose config has a ``vision_config`` (Qwen2.5-VL) is loaded as an
+image-text model with its processor; each request's images are turned into ``pixel_values`` and
+``image_grid_thw`` by the processor's image processor, ``mm_token_type_ids`` mark the image tokens of
+the prompt (transformers computes 3-D mRoPE positions only when they are given) and the vision
+special tokens are never sampled. Videos and audio are refused; no LoRA, no tensor parallelism.
 
 Environment: ``VERL_MUPO_CPU_SEED`` (default 0), ``VERL_MUPO_CPU_GEN_THREADS`` (torch threads, default
 1), ``VERL_MUPO_CPU_DETERMINISTIC=1`` (one request at a time, each seeded from its prompt and rank,
@@ -46,6 +50,12 @@ class _Request:
     max_tokens: int
     sampling: tuple
     future: asyncio.Future = field(repr=False)
+    images: list = field(default_factory=list)
+
+
+def is_vision_language(config) -> bool:
+    """Whether a ``transformers`` config describes an image-text model (it has a vision tower)."""
+    return getattr(config, "vision_config", None) is not None
 
 
 class HFGenerationServer:
@@ -61,13 +71,23 @@ class HFGenerationServer:
 
     def __init__(self, model_path: str, response_length: int, max_batch_size: int = 64,
                  batch_window_s: float = 0.02, num_threads: int = 1, seed: int = 0, deterministic: bool = False):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
         torch.set_num_threads(num_threads)
         torch.manual_seed(seed)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, attn_implementation="sdpa")
+        self.vision = is_vision_language(AutoConfig.from_pretrained(model_path))
+        model_cls = AutoModelForImageTextToText if self.vision else AutoModelForCausalLM
+        self.model = model_cls.from_pretrained(model_path, dtype=torch.float32, attn_implementation="sdpa")
         self.model.eval()
+        self.processor = AutoProcessor.from_pretrained(model_path) if self.vision else None
+        # token ids that mark image/video positions in a prompt, and the vision tokens never sampled
+        cfg = self.model.config
+        self.image_token_id = getattr(cfg, "image_token_id", None)
+        self.video_token_id = getattr(cfg, "video_token_id", None)
+        self.suppress_ids = sorted({i for i in (self.image_token_id, self.video_token_id,
+                                                getattr(cfg, "vision_start_token_id", None),
+                                                getattr(cfg, "vision_end_token_id", None)) if i is not None})
         self.response_length = int(response_length)
         self.max_batch_size = int(max_batch_size)
         self.batch_window_s = float(batch_window_s)
@@ -92,8 +112,12 @@ class HFGenerationServer:
     async def generate(self, prompt_ids: list[int], sampling_params: dict[str, Any], request_id: str,
                        image_data=None, video_data=None, audio_data=None, mm_processor_kwargs=None,
                        priority: int = 0, kv_transfer_params=None, **kwargs) -> TokenOutput:
-        if image_data or video_data or audio_data:
-            raise NotImplementedError("the hf CPU rollout is text-only; images/videos need rollout.name=vllm on a GPU")
+        if video_data or audio_data:
+            raise NotImplementedError("the hf CPU rollout takes text and images; videos and audio need rollout.name=vllm on a GPU")
+        images = list(image_data or [])
+        if images and not self.vision:
+            raise ValueError("the hf CPU rollout got images for a text-only model "
+                             f"({type(self.model).__name__}); use a vision-language policy (actor_rollout_ref.model.path)")
         params = dict(sampling_params)
         max_tokens = params.pop("max_tokens", params.pop("max_new_tokens", self.response_length))
         max_tokens = max(1, min(int(max_tokens), self.response_length))
@@ -104,7 +128,7 @@ class HFGenerationServer:
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._serve())
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(list(prompt_ids), max_tokens, (temperature, top_p, top_k), future))
+        await self._queue.put(_Request(list(prompt_ids), max_tokens, (temperature, top_p, top_k), future, images))
         token_ids, log_probs, stop = await future
         return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason=stop,
                            extra_fields={"global_steps": self.global_steps})
@@ -144,6 +168,25 @@ class HFGenerationServer:
         payload = np.asarray([self.seed, self.weight_version, rank, *prompt_ids], dtype=np.int64).tobytes()
         return zlib.crc32(payload)
 
+    def vision_inputs(self, reqs: list[_Request], input_ids: torch.Tensor) -> dict:
+        """``pixel_values``, ``image_grid_thw`` and ``mm_token_type_ids`` for a left-padded batch
+        (images in row order, as the prompts' image tokens are); empty for a text-only batch."""
+        images = [im for r in reqs for im in r.images]
+        if not images:
+            return {}
+        pixels = self.processor.image_processor(images=images, return_tensors="pt")
+        expected = int((pixels["image_grid_thw"].prod(-1) // self.processor.image_processor.merge_size ** 2).sum())
+        found = int((input_ids == self.image_token_id).sum())
+        if found != expected:
+            raise ValueError(f"hf rollout: the prompts hold {found} image tokens but their {len(images)} image(s) "
+                             f"make {expected}; the prompt ids and the images do not belong together")
+        token_type = torch.zeros_like(input_ids)
+        token_type[input_ids == self.image_token_id] = 1
+        if self.video_token_id is not None:
+            token_type[input_ids == self.video_token_id] = 2
+        return {"pixel_values": pixels["pixel_values"], "image_grid_thw": pixels["image_grid_thw"],
+                "mm_token_type_ids": token_type}
+
     @torch.no_grad()
     def _generate_batch(self, reqs: list[_Request], sampling: tuple):
         temperature, top_p, top_k = sampling
@@ -159,9 +202,12 @@ class HFGenerationServer:
         do_sample = temperature > 0
         kwargs = dict(do_sample=do_sample, max_new_tokens=max_new, pad_token_id=self.pad_id,
                       eos_token_id=sorted(self.eos_ids) or None, return_dict_in_generate=True, output_logits=True)
+        if self.suppress_ids:
+            kwargs["suppress_tokens"] = self.suppress_ids
         if do_sample:
             kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k if top_k > 0 else 0)
-        out = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        out = self.model.generate(input_ids=input_ids, attention_mask=attention, **self.vision_inputs(reqs, input_ids),
+                                  **kwargs)
         new_tokens = out.sequences[:, width:]
         logits = torch.stack(out.logits, dim=1).float()  # (B, T, V) raw logits
         scale = temperature if do_sample else 1.0
