@@ -83,18 +83,19 @@ def check_positive(name: str, value, allow_zero: bool) -> float:
     return v
 
 
-def _id_family(v) -> str:
-    if isinstance(v, (str, np.str_)):
+def _id_family_of_type(t: type) -> str:
+    """The kind of a prompt id of type ``t``: ids of one kind compare as the same values do."""
+    if issubclass(t, (str, np.str_)):
         return "str"
-    if isinstance(v, (bool, np.bool_)):
+    if issubclass(t, (bool, np.bool_)):
         return "bool"
-    if isinstance(v, (numbers.Integral, np.integer)):
+    if issubclass(t, (numbers.Integral, np.integer)):
         return "int"
-    if isinstance(v, (numbers.Real, np.floating)):
+    if issubclass(t, (numbers.Real, np.floating)):
         return "float"
-    if isinstance(v, (bytes, np.bytes_)):
+    if issubclass(t, (bytes, np.bytes_)):
         return "bytes"
-    return type(v).__name__
+    return t.__name__
 
 
 def prompt_ids(index, num_rows: int) -> tuple[np.ndarray, int]:
@@ -106,7 +107,7 @@ def prompt_ids(index, num_rows: int) -> tuple[np.ndarray, int]:
             ``"1"`` would otherwise be merged into one prompt)."""
     idx = one_per_row(index, "index", num_rows)
     if idx.dtype == object:
-        families = {_id_family(v) for v in idx.tolist()}
+        families = {_id_family_of_type(t) for t in set(map(type, idx.tolist()))}
         if len(families) > 1:
             raise ValueError(f"index mixes kinds of prompt ids ({', '.join(sorted(families))}); 1 and '1' would "
                              "become one prompt. Give every row the same kind of id (verl's uid strings)")
@@ -132,8 +133,8 @@ def group_rows(index, num_rows: int) -> list[np.ndarray]:
 
 def unit_rows(embeddings) -> tuple[np.ndarray, np.ndarray]:
     """``(rows scaled to unit length, a (B,) bool: the row is non-zero)``; float32 unless given
-    float64; zero rows stay zero. Each row is divided by its largest absolute value first, so rows
-    near the float limits (1e38 in float32) normalise without overflow or underflow.
+    float64; zero rows stay zero. A row whose squared norm overflows or underflows (1e38 or 1e-30
+    in float32) is divided by its largest absolute value first, so it normalises like any other.
 
     Raises:
         ValueError: a non-2-D array, or NaN/inf values."""
@@ -143,8 +144,14 @@ def unit_rows(embeddings) -> tuple[np.ndarray, np.ndarray]:
     x = x.astype(compute_dtype(embeddings), copy=False)
     if not np.isfinite(x).all():
         raise ValueError("embeddings contain NaN or inf; check the embedder (algorithm.mupo.embedder.*)")
-    scale = np.abs(x).max(axis=1, initial=0.0)
-    nonzero = scale > 0
-    x = x / np.where(nonzero, scale, 1)[:, None]
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    # rows whose squared norm overflowed (1e38 in float32) or underflowed to zero: divide by the
+    # largest entry first, then normalise
+    bad = ~np.isfinite(norms) | ((norms == 0) & np.any(x != 0, axis=1)) if len(x) else np.zeros(0, dtype=bool)
+    if bad.any():
+        x = x.copy()
+        scale = np.abs(x[bad]).max(axis=1)
+        x[bad] = x[bad] / scale[:, None]
+        norms[bad] = np.sqrt(np.einsum("ij,ij->i", x[bad], x[bad]))
+    nonzero = norms > 0
     return x / np.where(nonzero, norms, 1)[:, None], nonzero
