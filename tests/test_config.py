@@ -190,6 +190,9 @@ def test_mode_lives_with_the_config():
     with pytest.raises(ConfigError, match="monitor_only=true with algorithm.adv_estimator=mupo"):
         run_settings(compose(README_OVERRIDES[1:] + ["algorithm.adv_estimator=mupo", "trainer.device=cpu",
                                                      "algorithm.mupo.monitor_only=true"]))
+    with pytest.raises(ConfigError, match="online_filtering=true with monitor_only"):
+        run_settings({"algorithm": {"adv_estimator": "grpo", "mupo": {"monitor_only": True, "online_filtering": True}},
+                      "trainer": {"device": "cpu"}})
     # the start-up checks read the mode without importing the trainer hook
     import subprocess
     import sys

@@ -375,8 +375,9 @@ def run_settings(config) -> MupoConfig | None:
     ``trainer``...), with the placement resolved; ``None`` when :func:`mupo_mode` is off.
 
     Raises:
-        ConfigError: a bad or unknown key, ``monitor_only`` with ``adv_estimator=mupo``, or an
-            in-process embedder on CPU while GPUs train (see :func:`resolve_placement`).
+        ConfigError: a bad or unknown key, ``monitor_only`` with ``adv_estimator=mupo``,
+            ``online_filtering`` in a monitor-only run, or an in-process embedder on CPU while GPUs
+            train (see :func:`resolve_placement`).
     """
     algo = _get(config, "algorithm")
     mode = mupo_mode(algo)
@@ -391,5 +392,11 @@ def run_settings(config) -> MupoConfig | None:
             "algorithm.mupo.monitor_only=true with algorithm.adv_estimator=mupo: monitor-only runs keep another "
             "estimator's advantages. Use algorithm.adv_estimator=grpo for the monitored GRPO baseline "
             "(+mupo@algorithm.mupo=grpo_monitor), or +mupo@algorithm.mupo=paper for MUPO."
+        )
+    if mode == "monitor" and cfg.online_filtering:
+        raise ConfigError(
+            "algorithm.mupo.online_filtering=true with monitor_only: a monitored run keeps the other estimator's "
+            "advantages, so MUPO's filter would not act. Set algorithm.mupo.online_filtering=false (verl's own "
+            "algorithm.filter_groups filters GRPO batches), or run algorithm.adv_estimator=mupo."
         )
     return resolve_placement(cfg, config)
