@@ -41,13 +41,13 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from math import comb
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 __all__ = [
     "EvaluationError", "Sampling", "BenchmarkResult", "acc_at_k", "split_uid", "correct_counts",
-    "evaluate", "metrics_of", "benchmark_info", "step_dumps", "resolve_dump", "read_dump", "dump_counts",
+    "evaluate", "metrics_of", "BenchmarkInfo", "benchmark_info", "step_dumps", "resolve_dump", "read_dump", "dump_counts",
     "embeddings_path", "record_path", "write_embeddings", "read_embeddings", "write_record", "read_record",
     "GROUPS", "DEFAULT_KS",
 ]
@@ -160,16 +160,24 @@ _FALLBACK = [
 ]
 
 
-def benchmark_info(data_source: str) -> tuple[str | None, str]:
-    """``(group, scoring)`` of a dump's ``data_source``: group ``"math"``, ``"general"`` or ``None``
-    (not a benchmark of the paper), scoring ``"rule"`` or ``"judge"`` (the paper scored it with an
-    LLM judge; rules here are a stand-in). Matched on the catalog's names and aliases, ignoring
-    case and punctuation."""
+class BenchmarkInfo(NamedTuple):
+    """What the catalog says about a ``data_source``: ``name`` (canonical; ``None`` for a set the
+    paper did not use), ``group`` (``"math"``, ``"general"`` or ``None``) and ``scoring`` (``"rule"``,
+    or ``"judge"``: the paper scored it with an LLM judge and rules here are a stand-in)."""
+
+    name: str | None
+    group: str | None
+    scoring: str
+
+
+def benchmark_info(data_source: str) -> BenchmarkInfo:
+    """The catalog entry of a dump's ``data_source``, matched on the catalog's names and aliases
+    ignoring case and punctuation (``MathVista_MINI`` is MathVista)."""
     key = _norm(data_source)
     for name, group, scoring, aliases in _catalog():
         if key in {_norm(name), *(_norm(a) for a in aliases)}:
-            return group, scoring
-    return None, "rule"
+            return BenchmarkInfo(name, group, scoring)
+    return BenchmarkInfo(None, None, "rule")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,7 +294,7 @@ def evaluate(counts: Mapping[str, Mapping[str, Sequence[int]]], ks: Iterable[int
             raise EvaluationError(f"-k {max(ks)}: {where} has {n_min} sample(s) per prompt for {bench}; acc@{max(ks)} "
                                   f"needs n >= {max(ks)} (lower -k or raise actor_rollout_ref.rollout.val_kwargs.n)")
         acc = {k: float(np.mean([acc_at_k(int(n), int(c), k) for n, c in zip(ns, cs)])) for k in want if k <= n_min}
-        group, scoring = benchmark_info(bench)
+        _, group, scoring = benchmark_info(bench)
         results.append(BenchmarkResult(bench, group, scoring, len(prompts), n_min, acc))
     for group in GROUPS:
         members = [r for r in results if r.group == group and r.scoring == "rule"]
