@@ -8,10 +8,13 @@ import sys
 
 import pandas as pd
 import pytest
-from data_fixtures import NOT_AN_IMAGE, ROWS, SCHEMAS, assert_error_line, benchmark_file, img, png, write
+from data_fixtures import (
+    NOT_AN_IMAGE, ROWS, SCHEMAS, assert_error_line, benchmark_file, img, png, release, release_row, write,
+)
 
 from verl_mupo.data import benchmarks as bm
 from verl_mupo.data.rows import INSTRUCTION, output_schema
+from verl_mupo.data.virl39k import convert as convert_virl39k
 from verl_mupo.scoring import compute_score
 
 
@@ -174,7 +177,7 @@ def test_generic_adapter(tmp_path, capsys):
 
 
 def test_all_outputs_share_one_schema_and_load_together_in_verl(tmp_path, capsys):
-    """verl concatenates val files with datasets.concatenate_datasets, which refuses differing columns."""
+    """The ten benchmark files and ViRL39K's train and holdout: verl concatenates data files with datasets.concatenate_datasets, which refuses differing columns."""
     import pyarrow.parquet as pq
     from omegaconf import OmegaConf
     from transformers import AutoTokenizer
@@ -187,6 +190,11 @@ def test_all_outputs_share_one_schema_and_load_together_in_verl(tmp_path, capsys
         src = benchmark_file(kind, tmp_path / "src")
         assert bm.main([kind, str(src), "--out", str(tmp_path / "eval")]) == 0
         files.append(str(tmp_path / "eval" / bm.CATALOG[kind].filename))
+    rel = release(tmp_path / "release", [release_row("q0", "<image>What is the area?", "\\boxed{12}", ["images/a.png"]),
+                                         release_row("q1", "<image>Which?", "\\boxed{B}", ["images/b.png"])],
+                  {"images/a.png": png(1), "images/b.png": png(2)})
+    convert_virl39k(rel, tmp_path / "virl39k", holdout=0.5)
+    files += [str(tmp_path / "virl39k" / "train.parquet"), str(tmp_path / "virl39k" / "holdout.parquet")]
     capsys.readouterr()
     for f in files:
         assert pq.read_schema(f).remove_metadata() == output_schema()
@@ -196,7 +204,8 @@ def test_all_outputs_share_one_schema_and_load_together_in_verl(tmp_path, capsys
                             "image_key": "__no_images__", "cache_dir": str(tmp_path / "cache")})
     ds = RLHFDataset(data_files=files, tokenizer=tok, config=cfg, processor=None)
     expected = sum(len(pd.read_parquet(f)) for f in files)
-    assert len(ds) == expected and {ds[i]["data_source"] for i in range(len(ds))} == {b.name for b in bm.CATALOG.values()}
+    sources = {ds[i]["data_source"] for i in range(len(ds))}
+    assert len(ds) == expected and sources == {b.name for b in bm.CATALOG.values()} | {"virl39k"}
 
 
 # ------------------------------------------------------------------------------ errors and outputs
