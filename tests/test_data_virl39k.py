@@ -237,6 +237,17 @@ def test_corrupt_zip_and_parquet_and_missing_columns(clean_rel, tmp_path, capsys
     assert_error_line(proc.returncode, proc.stderr, str(table), "missing columns")
 
 
+def test_damaged_zip_member_names_the_member(tmp_path, capsys):
+    rel = release(tmp_path / "r", GOOD_ROWS[:1], {"images/img0.png": png(0)})
+    raw = bytearray((rel / "images.zip").read_bytes())
+    start = raw.find(png(0)[16:48])  # inside the member's data: a bit flip the CRC check catches
+    raw[start] ^= 0xFF
+    (rel / "images.zip").write_bytes(bytes(raw))
+    code, _, err = _cli(capsys, "--release", rel, "--out", tmp_path / "o")
+    assert_error_line(code, err, "images.zip:images/img0.png", "damaged zip member")
+    assert not (tmp_path / "o").exists()
+
+
 def test_output_loads_in_verl_rlhf_dataset(clean_rel, tmp_path):
     """verl's RLHFDataset reads train and holdout together and tokenizes the chat prompt (text side;
     the image side runs in the CPU smoke test, tests/test_e2e_cpu.py)."""
