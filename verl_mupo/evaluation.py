@@ -45,6 +45,8 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from verl_mupo.data.benchmarks import GROUPS, lookup  # the one home of the benchmarks' names, groups, scoring
+
 __all__ = [
     "EvaluationError", "Sampling", "BenchmarkResult", "acc_at_k", "split_uid", "correct_counts",
     "evaluate", "metrics_of", "BenchmarkInfo", "benchmark_info", "step_dumps", "resolve_dump", "read_dump", "dump_counts",
@@ -52,8 +54,6 @@ __all__ = [
     "GROUPS", "DEFAULT_KS",
 ]
 
-#: the paper's two averages
-GROUPS = ("math", "general")
 #: ks the command line prints when ``-k`` is not given (those up to the samples per prompt)
 DEFAULT_KS = (1, 4)
 _STEP_FILE = re.compile(r"^(\d+)\.jsonl$")
@@ -128,38 +128,6 @@ class Sampling:
                    top_k=int(get("top_k", -1)), do_sample=bool(get("do_sample", False)))
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def _catalog() -> list[tuple[str, str, str, tuple[str, ...]]]:
-    """``(canonical name, group, scoring, aliases)`` per benchmark, from the data catalog."""
-    from verl_mupo.data import benchmarks as data
-
-    catalog = getattr(data, "CATALOG", None)
-    if catalog is None:  # pragma: no cover - until the data catalog lands
-        return _FALLBACK
-    out = []
-    for b in (catalog.values() if isinstance(catalog, Mapping) else catalog):
-        aliases = tuple(getattr(b, "aliases", ()) or ())
-        out.append((b.name, b.group, b.scoring, aliases))
-    return out
-
-
-_FALLBACK = [
-    ("MathVerse", "math", "rule", ("MathVerse_MINI_Vision_Only",)),
-    ("MathVista", "math", "rule", ("MathVista_MINI",)),
-    ("MathVision", "math", "rule", ("MathVision_MINI",)),
-    ("LogicVista", "math", "rule", ()),
-    ("WeMath", "math", "rule", ()),
-    ("Geometry3K", "math", "rule", ("geo3k",)),
-    ("MMStar", "general", "rule", ()),
-    ("HallusionBench", "general", "rule", ()),
-    ("MMVet", "general", "judge", ()),
-    ("MMMU", "general", "rule", ("MMMU_DEV_VAL",)),
-]
-
-
 class BenchmarkInfo(NamedTuple):
     """What the catalog says about a ``data_source``: ``name`` (canonical; ``None`` for a set the
     paper did not use), ``group`` (``"math"``, ``"general"`` or ``None``) and ``scoring`` (``"rule"``,
@@ -171,13 +139,13 @@ class BenchmarkInfo(NamedTuple):
 
 
 def benchmark_info(data_source: str) -> BenchmarkInfo:
-    """The catalog entry of a dump's ``data_source``, matched on the catalog's names and aliases
-    ignoring case and punctuation (``MathVista_MINI`` is MathVista)."""
-    key = _norm(data_source)
-    for name, group, scoring, aliases in _catalog():
-        if key in {_norm(name), *(_norm(a) for a in aliases)}:
-            return BenchmarkInfo(name, group, scoring)
-    return BenchmarkInfo(None, None, "rule")
+    """What the benchmark catalog (:data:`verl_mupo.data.benchmarks.CATALOG`) says about a dump's
+    ``data_source``, matched on its names and aliases ignoring case and punctuation
+    (``MathVista_MINI`` is MathVista); a set the catalog lacks is rule-scored and in no group."""
+    entry = lookup(data_source)
+    if entry is None:
+        return BenchmarkInfo(None, None, "rule")
+    return BenchmarkInfo(entry.name, entry.group, entry.scoring)
 
 
 # ----------------------------------------------------------------------------------------------
