@@ -1,15 +1,100 @@
-"""Settings validation."""
+"""Settings: one home for every default (paper.yaml), the docs table kept equal to it, the Hydra
+config group composed as the README's command composes it, start-up validation, the embedder
+placement decided from the trainer's resources, the mode and the lambda step convention."""
+
+import dataclasses
+import math
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
-from verl_mupo import ConfigError, MupoConfig
+from verl_mupo import ConfigError, EmbedderConfig, MupoConfig
+from verl_mupo.config import DEFAULTS, mupo_mode, resolve_placement, run_settings, trainer_has_gpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+README_OVERRIDES = [  # the README's "Use it with verl" command, without the data and model paths
+    "algorithm.adv_estimator=mupo",
+    "hydra.searchpath=[pkg://verl_mupo.hydra_config]",
+    "+mupo@algorithm.mupo=paper",
+    "reward.reward_manager.name=mupo",
+    "reward.custom_reward_function.path=pkg://verl_mupo.scoring",
+    "reward.custom_reward_function.name=compute_score",
+    "actor_rollout_ref.rollout.n=15",
+]
 
 
-def test_defaults_are_the_papers():
+def compose(overrides):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module(config_module="verl.trainer.config", version_base=None):
+        return hydra_compose(config_name="ppo_trainer", overrides=list(overrides))
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def test_defaults_are_the_papers_and_come_from_paper_yaml():
     c = MupoConfig()
     assert (c.num_groups, c.min_group_size, c.beta, c.lambda_max, c.lambda_min, c.lambda_schedule) == (3, 3, 1.0, 0.4, 0.1, "cosine")
-    assert c.embedder.model == "Qwen/Qwen3-Embedding-0.6B"
+    assert c.embedder.model == "Qwen/Qwen3-Embedding-0.6B" and c.embedder.placement == "auto"
+    # one home: every dataclass field has its default in paper.yaml and nothing else is there
+    assert _flat(DEFAULTS) == _flat(c.to_dict())
+    assert {f.name for f in dataclasses.fields(MupoConfig)} == set(DEFAULTS)
+    assert {f.name for f in dataclasses.fields(EmbedderConfig)} == set(DEFAULTS["embedder"])
+
+
+def _docs_table(path: Path, heading: str) -> dict:
+    text = path.read_text()
+    section = text[text.index(heading):]
+    rows = {}
+    for line in section.splitlines()[1:]:
+        if line.startswith("## "):
+            break
+        m = re.match(r"\|\s*`([\w.]+)`\s*\|\s*`([^`]*)`\s*\|", line)
+        if m:
+            rows[m.group(1)] = yaml.safe_load(m.group(2))
+    return rows
+
+
+def test_docs_table_equals_the_defaults():
+    table = _docs_table(ROOT / "docs" / "algorithm.md", "## 6. Settings")
+    assert table == _flat(MupoConfig().to_dict())
+
+
+def test_embedder_service_docs_table_equals_the_defaults():
+    table = _docs_table(ROOT / "docs" / "embedder_service.md", "## Settings")
+    defaults = _flat(EmbedderConfig().__dict__)
+    assert table and all(table[k] == defaults[k] for k in table), (table, defaults)
+
+
+@pytest.mark.parametrize("group", ["paper", "grpo_monitor"])
+def test_config_group_composes_into_verls_ppo_trainer(group):
+    cfg = compose(README_OVERRIDES[:2] + [f"+mupo@algorithm.mupo={group}", "algorithm.mupo.num_groups=2"])
+    got = OmegaConf.to_container(cfg.algorithm.mupo)
+    assert "defaults" not in got
+    want = dict(DEFAULTS, num_groups=2, monitor_only=(group == "grpo_monitor"))
+    assert got == want  # grpo_monitor is paper.yaml with one key changed
+    MupoConfig.from_mapping(cfg.algorithm.mupo)
+
+
+def test_grpo_monitor_yaml_sets_one_key_over_paper():
+    import importlib.resources as res
+
+    text = (res.files("verl_mupo.hydra_config") / "mupo" / "grpo_monitor.yaml").read_text()
+    data = yaml.safe_load(text)
+    assert data == {"defaults": ["paper", "_self_"], "monitor_only": True}
 
 
 def test_from_omegaconf_and_unknown_keys():
@@ -25,10 +110,16 @@ def test_from_omegaconf_and_unknown_keys():
     "kw, key",
     [
         ({"num_groups": 0}, "num_groups"),
+        ({"min_group_size": 1}, "min_group_size"),  # a lone response would get its raw score as advantage
         ({"lambda_min": 0.5}, "lambda_min"),
         ({"lambda_schedule": "linear"}, "lambda_schedule"),
         ({"format_weight": 0.7}, "lambda_max"),
         ({"reward_composition": "sum"}, "reward_composition"),
+        ({"beta": -1.0}, "beta"),
+        ({"beta": math.inf}, "beta"),
+        ({"beta": math.nan}, "beta"),
+        ({"filter_low": 0.5, "filter_high": 0.4}, "filter_low"),
+        ({"monitor_only": "yes"}, "monitor_only"),
     ],
 )
 def test_bad_values_name_the_key(kw, key):
@@ -36,10 +127,85 @@ def test_bad_values_name_the_key(kw, key):
         MupoConfig(**kw)
 
 
-def test_hydra_config_group_parses():
-    import importlib.resources as res
+@pytest.mark.parametrize("key, value", [("beta", "1.0"), ("num_groups", "3"), ("min_group_size", "3"),
+                                        ("lambda_max", "0.4"), ("embedder.batch_size", "32"),
+                                        ("embedder.gpu_share", "0.1")])
+def test_numbers_given_as_strings_are_refused_at_start_up(key, value):
+    """A quoted number used to pass start-up and fail (or be misread) in the first step."""
+    cfg = compose(README_OVERRIDES + ["trainer.device=cpu", f"algorithm.mupo.{key}='{value}'"])
+    assert isinstance(OmegaConf.select(cfg, f"algorithm.mupo.{key}"), str)
+    with pytest.raises(ConfigError, match=rf"algorithm\.mupo\.{re.escape(key)}: must be a number, got the string"):
+        run_settings(cfg)
 
-    for name in ("paper.yaml", "grpo_monitor.yaml"):
-        text = (res.files("verl_mupo.hydra_config") / "mupo" / name).read_text()
-        c = MupoConfig.from_mapping(OmegaConf.create(text))
-        assert c.num_groups == 3 and c.monitor_only == (name == "grpo_monitor.yaml")
+
+def test_integral_floats_and_numpy_numbers_are_accepted():
+    import numpy as np
+
+    c = MupoConfig(num_groups=2.0, beta=np.float32(0.5), seed=np.int64(3))
+    assert c.num_groups == 2 and type(c.num_groups) is int and type(c.beta) is float and c.seed == 3
+    with pytest.raises(ConfigError, match="num_groups: must be an integer"):
+        MupoConfig(num_groups=2.5)
+
+
+def test_readme_command_on_a_gpu_node_gets_the_service():
+    cfg = compose(README_OVERRIDES + ["trainer.n_gpus_per_node=8", "trainer.device=cuda"])
+    assert cfg.algorithm.mupo.embedder.placement == "auto" and trainer_has_gpus(cfg)
+    settings = run_settings(cfg)
+    assert settings.embedder.placement == "service"
+
+
+def test_cpu_trainer_gets_the_in_process_embedder():
+    # the CPU smoke backend's settings: trainer.device=cpu (it still reports n_gpus_per_node=1)
+    cfg = compose(README_OVERRIDES + ["trainer.device=cpu", "trainer.n_gpus_per_node=1"])
+    assert run_settings(cfg).embedder.placement == "in_process"
+    assert run_settings(compose(README_OVERRIDES + ["trainer.n_gpus_per_node=0"])).embedder.placement == "in_process"
+
+
+def test_in_process_embedder_on_cpu_while_gpus_train_stops_at_start_up():
+    from verl_mupo.glue.config_checks import check_mupo_config
+
+    cfg = compose(README_OVERRIDES + ["algorithm.mupo.embedder.placement=in_process"])
+    with pytest.raises(ConfigError, match="algorithm.mupo.embedder.placement=in_process"):
+        check_mupo_config(cfg)
+    with pytest.raises(ConfigError, match="embedder.allow_cpu=true"):
+        run_settings(compose(README_OVERRIDES + ["algorithm.mupo.embedder.placement=in_process",
+                                                 "algorithm.mupo.embedder.device=cpu"]))
+    # the explicit override, and an accelerator the TaskRunner can see, are accepted
+    ok = run_settings(compose(README_OVERRIDES + ["algorithm.mupo.embedder.placement=in_process",
+                                                  "algorithm.mupo.embedder.allow_cpu=true"]))
+    assert ok.embedder.placement == "in_process"
+    cuda = run_settings(compose(README_OVERRIDES + ["algorithm.mupo.embedder.placement=in_process",
+                                                    "algorithm.mupo.embedder.device=cuda"]))
+    assert cuda.embedder.placement == "in_process"
+    # an explicit service is kept even without GPUs (verl's CPU mode schedules on a logical GPU)
+    svc = resolve_placement(MupoConfig(embedder=EmbedderConfig(placement="service")), {"trainer": {"device": "cpu"}})
+    assert svc.embedder.placement == "service"
+
+
+def test_mode_lives_with_the_config():
+    assert mupo_mode({"adv_estimator": "mupo"}) == "mupo"
+    assert mupo_mode({"adv_estimator": "grpo", "mupo": {"monitor_only": True}}) == "monitor"
+    assert mupo_mode({"adv_estimator": "grpo"}) is None and mupo_mode(None) is None
+    assert run_settings({"algorithm": {"adv_estimator": "grpo"}}) is None
+    with pytest.raises(ConfigError, match="monitor_only=true with algorithm.adv_estimator=mupo"):
+        run_settings(compose(README_OVERRIDES[1:] + ["algorithm.adv_estimator=mupo", "trainer.device=cpu",
+                                                     "algorithm.mupo.monitor_only=true"]))
+    with pytest.raises(ConfigError, match="online_filtering=true with monitor_only"):
+        run_settings({"algorithm": {"adv_estimator": "grpo", "mupo": {"monitor_only": True, "online_filtering": True}},
+                      "trainer": {"device": "cpu"}})
+    # the start-up checks read the mode without importing the trainer hook
+    import subprocess
+    import sys
+
+    code = ("import sys; import verl_mupo.glue.config_checks; "
+            "print('verl_mupo.glue.trainer_hook' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_lambda_step_convention_is_verls_one_based_global_step():
+    c = MupoConfig()
+    assert c.lambda_for_step(1, 11) == pytest.approx(0.4)
+    assert c.lambda_for_step(6, 11) == pytest.approx(0.25)
+    assert c.lambda_for_step(11, 11) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="1-based"):
+        c.lambda_for_step(0, 11)

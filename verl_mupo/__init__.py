@@ -4,6 +4,10 @@ The public math API needs no verl import::
 
     from verl_mupo import constrained_partition, compute_mupo_advantages, diversity_bonus, diversity_weight
 
+Inputs may be numpy arrays or torch tensors; results come back as the same kind. The settings
+(``MupoConfig``) take their defaults from ``verl_mupo/hydra_config/mupo/paper.yaml``. For a whole
+verl ``DataProto`` see :func:`verl_mupo.batch.compute_mupo_batch_rewards`.
+
 Installing the package registers ``algorithm.adv_estimator=mupo`` and
 ``reward.reward_manager.name=mupo`` in verl through its ``verl.plugins`` entry point
 (``verl_mupo.verl_plugin``).

@@ -1,7 +1,15 @@
 """Small helpers shared by the math modules: numpy/torch in, the same kind out; rows grouped by
-prompt id. No verl import."""
+prompt id; input checks with clear errors. No verl import.
+
+Dtypes: integer, bool, float16 and bfloat16 values are computed in float32; float32 and float64 stay
+as they are. Results come back as the input's kind (numpy array or torch tensor on the input's
+device) and, for floating inputs, the input's dtype.
+"""
 
 from __future__ import annotations
+
+import math
+import numbers
 
 import numpy as np
 
@@ -16,28 +24,101 @@ def is_tensor(x) -> bool:
 
 
 def as_numpy(x) -> np.ndarray:
-    """A numpy view/copy of an array-like (torch tensors are detached and moved to CPU)."""
+    """A numpy view/copy of an array-like (torch tensors are detached and moved to CPU; bfloat16,
+    which numpy lacks, becomes float32)."""
     if is_tensor(x):
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype == torch.bfloat16:
+            x = x.float()
+        return x.numpy()
     return np.asarray(x)
+
+
+def compute_dtype(x) -> np.dtype:
+    """The numpy dtype to compute ``x``'s values in: float64 for float64, float32 otherwise."""
+    dt = x.dtype
+    if is_tensor(x):
+        return np.dtype(np.float64) if dt == torch.float64 else np.dtype(np.float32)
+    return np.dtype(np.float64) if np.dtype(dt) == np.float64 else np.dtype(np.float32)
+
+
+def floats_like(value: np.ndarray, reference):
+    """``value`` (float) as ``reference``'s kind: a tensor on its device or a numpy array, in
+    ``reference``'s floating dtype (float16, bfloat16, float32, float64), float32 for integer and
+    bool references."""
+    if is_tensor(reference):
+        out = torch.from_numpy(np.ascontiguousarray(value))
+        dt = reference.dtype if reference.dtype.is_floating_point else torch.float32
+        return out.to(device=reference.device, dtype=dt)
+    ref = np.asarray(reference)
+    dt = ref.dtype if np.issubdtype(ref.dtype, np.floating) else np.dtype(np.float32)
+    return np.asarray(value).astype(dt, copy=False)
 
 
 def like_input(value: np.ndarray, reference):
     """Return ``value`` as a torch tensor on ``reference``'s device if ``reference`` is a tensor,
-    else as a numpy array."""
+    else as a numpy array (dtype unchanged)."""
     if is_tensor(reference):
         return torch.from_numpy(np.ascontiguousarray(value)).to(reference.device)
     return value
 
 
+def one_per_row(x, name: str, num_rows: int) -> np.ndarray:
+    """``x`` as a 1-D numpy array of ``num_rows`` entries, or a ValueError naming ``name``."""
+    arr = as_numpy(x)
+    if arr.ndim == 2 and arr.shape[1] == 1:  # a (B, 1) column
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.shape[0] != num_rows:
+        raise ValueError(f"{name} must have one entry per row ({num_rows}), got shape {tuple(arr.shape)}")
+    return arr
+
+
+def check_positive(name: str, value, allow_zero: bool) -> float:
+    """``value`` as a float after checking it is a finite number ``> 0`` (``>= 0`` with ``allow_zero``)."""
+    if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return v
+
+
+def _id_family_of_type(t: type) -> str:
+    """The kind of a prompt id of type ``t``: ids of one kind compare as the same values do."""
+    if issubclass(t, (str, np.str_)):
+        return "str"
+    if issubclass(t, (bool, np.bool_)):
+        return "bool"
+    if issubclass(t, (numbers.Integral, np.integer)):
+        return "int"
+    if issubclass(t, (numbers.Real, np.floating)):
+        return "float"
+    if issubclass(t, (bytes, np.bytes_)):
+        return "bytes"
+    return t.__name__
+
+
 def prompt_ids(index, num_rows: int) -> tuple[np.ndarray, int]:
     """Map each row's prompt id to ``0 .. P-1`` (in sorted order of the ids, so the mapping does
-    not depend on row order). Returns ``(inverse (B,), P)``."""
-    idx = as_numpy(index)
-    if idx.shape[0] != num_rows:
-        raise ValueError(f"index has {idx.shape[0]} entries but there are {num_rows} rows")
+    not depend on row order). Returns ``(inverse (B,), P)``.
+
+    Raises:
+        ValueError: ``index`` does not have ``num_rows`` entries, or mixes kinds of ids (``1`` and
+            ``"1"`` would otherwise be merged into one prompt)."""
+    idx = one_per_row(index, "index", num_rows)
     if idx.dtype == object:
-        idx = idx.astype(str)
+        families = {_id_family_of_type(t) for t in set(map(type, idx.tolist()))}
+        if len(families) > 1:
+            raise ValueError(f"index mixes kinds of prompt ids ({', '.join(sorted(families))}); 1 and '1' would "
+                             "become one prompt. Give every row the same kind of id (verl's uid strings)")
+        if families == {"int"}:
+            idx = idx.astype(np.int64)
+        elif families == {"float"}:
+            idx = idx.astype(np.float64)
+        else:
+            idx = idx.astype(str)
+    if num_rows == 0:
+        return np.zeros(0, dtype=np.int64), 0
     uniq, inverse = np.unique(idx, return_inverse=True)
     return inverse.reshape(-1).astype(np.int64), len(uniq)
 
@@ -51,13 +132,26 @@ def group_rows(index, num_rows: int) -> list[np.ndarray]:
 
 
 def unit_rows(embeddings) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows scaled to unit length, their original norms)``; float32 unless given float64; zero
-    rows stay zero. Raises on a non-2-D array or NaN/inf values."""
+    """``(rows scaled to unit length, a (B,) bool: the row is non-zero)``; float32 unless given
+    float64; zero rows stay zero. A row whose squared norm overflows or underflows (1e38 or 1e-30
+    in float32) is divided by its largest absolute value first, so it normalises like any other.
+
+    Raises:
+        ValueError: a non-2-D array, or NaN/inf values."""
     x = as_numpy(embeddings)
-    x = x.astype(np.float64 if x.dtype == np.float64 else np.float32, copy=False)
     if x.ndim != 2:
         raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {x.shape}")
+    x = x.astype(compute_dtype(embeddings), copy=False)
     if not np.isfinite(x).all():
         raise ValueError("embeddings contain NaN or inf; check the embedder (algorithm.mupo.embedder.*)")
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    return x / np.where(norms == 0, 1, norms)[:, None], norms
+    # rows whose squared norm overflowed (1e38 in float32) or underflowed to zero: divide by the
+    # largest entry first, then normalise
+    bad = ~np.isfinite(norms) | ((norms == 0) & np.any(x != 0, axis=1)) if len(x) else np.zeros(0, dtype=bool)
+    if bad.any():
+        x = x.copy()
+        scale = np.abs(x[bad]).max(axis=1)
+        x[bad] = x[bad] / scale[:, None]
+        norms[bad] = np.sqrt(np.einsum("ij,ij->i", x[bad], x[bad]))
+    nonzero = norms > 0
+    return x / np.where(nonzero, norms, 1)[:, None], nonzero

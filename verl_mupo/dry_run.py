@@ -5,7 +5,8 @@
 Does what ``python -m verl.trainer.main_ppo`` does before it starts Ray: composes verl's
 ``ppo_trainer`` config with the overrides, runs verl's ``validate_config`` (which includes MUPO's
 start-up checks once the plugin is loaded), then runs the plugin's doctor. Exit code 0 when the
-recipe would start.
+recipe would start. The MUPO settings are printed as the run will use them, with
+``embedder.placement: auto`` resolved (``service`` on a GPU trainer, ``in_process`` on CPU).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main(argv=None) -> int:
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
-    from verl_mupo.config import MupoConfig
+    from verl_mupo.config import MupoConfig, run_settings
     from verl_mupo.doctor import main as doctor
 
     cfg = compose(overrides)
@@ -38,8 +39,9 @@ def main(argv=None) -> int:
     algo = cfg.algorithm
     print(f"adv_estimator: {algo.adv_estimator}")
     if algo.get("mupo") is not None:
-        print("algorithm.mupo:")
-        print(OmegaConf.to_yaml(OmegaConf.create(MupoConfig.from_mapping(algo.mupo).to_dict())).rstrip().replace("\n", "\n  ").join(["  ", ""]))
+        settings = run_settings(cfg) or MupoConfig.from_mapping(algo.mupo)  # the placement as the run resolves it
+        print("algorithm.mupo (embedder.placement resolved):")
+        print(OmegaConf.to_yaml(OmegaConf.create(settings.to_dict())).rstrip().replace("\n", "\n  ").join(["  ", ""]))
     sel = lambda key: OmegaConf.select(cfg, key)  # noqa: E731
     for key in ("actor_rollout_ref.model.path", "actor_rollout_ref.rollout.name", "actor_rollout_ref.rollout.n",
                 "actor_rollout_ref.rollout.temperature", "actor_rollout_ref.actor.optim.lr", "trainer.total_epochs",

@@ -9,6 +9,7 @@ process and keeps it.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
 from typing import Protocol, Sequence
@@ -17,7 +18,14 @@ import numpy as np
 
 from verl_mupo.config import DEFAULT_EMBEDDING_MODEL, EmbedderConfig
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder", "EmbedderLoadError", "get_embedder", "resolve_model_path"]
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "EmbedderLoadError", "get_embedder", "resolve_model_path",
+           "check_texts", "model_token_limit"]
+
+logger = logging.getLogger(__name__)
+
+# models whose position ids start after the padding id (pad_token_id + 1), so max_position_embeddings
+# overstates the usable length by that offset
+_POSITION_OFFSET_MODELS = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "mpnet", "ibert", "data2vec-text")
 
 
 class EmbedderLoadError(RuntimeError):
@@ -46,6 +54,35 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
+def check_texts(texts) -> list[str]:
+    """``texts`` as a list of strings, or a TypeError: a bare string would otherwise be embedded
+    character by character."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("encode takes a list of texts, got a single string; wrap it in a list: encode([text])")
+    texts = list(texts)
+    bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"encode takes a list of strings, got {len(bad)} non-string item(s) ({', '.join(sorted(set(bad)))})")
+    return texts
+
+
+def model_token_limit(model) -> int | None:
+    """The most tokens a sentence-transformers ``model`` can take per text: its text config's
+    ``max_position_embeddings`` (less the position offset of RoBERTa-like models); ``None`` when the
+    model does not say."""
+    try:
+        config = model[0].auto_model.config
+    except (AttributeError, IndexError, TypeError, KeyError):
+        return None
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    limit = getattr(text, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    if getattr(text, "model_type", "") in _POSITION_OFFSET_MODELS:
+        limit -= int(getattr(text, "pad_token_id", 1) or 0) + 1
+    return limit
+
+
 class SentenceTransformerEmbedder:
     """sentence-transformers backend.
 
@@ -53,7 +90,9 @@ class SentenceTransformerEmbedder:
         model: model name on the hub or a local directory (default Qwen/Qwen3-Embedding-0.6B);
             ``pkg://<module>`` for a model shipped in a package.
         batch_size: texts per forward pass (default 32).
-        max_length: tokens kept per text (default 2048); longer texts are truncated.
+        max_length: tokens kept per text (default 2048); longer texts are truncated. Capped at the
+            model's own limit (:func:`model_token_limit`: 512 for all-MiniLM-L6-v2, 32768 for
+            Qwen3-Embedding-0.6B), with a warning; the value used is ``self.max_length``.
         device: ``None`` picks ``cuda`` if available, else ``cpu``.
         dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16``, ``float16``.
 
@@ -93,7 +132,12 @@ class SentenceTransformerEmbedder:
                 f"{DEFAULT_EMBEDDING_MODEL} --local-dir /models/qwen3-embedding-0.6b`) and set "
                 "algorithm.mupo.embedder.model to that directory."
             ) from e
-        self.model.max_seq_length = int(max_length)
+        limit = model_token_limit(self.model)
+        self.max_length = int(max_length) if limit is None else min(int(max_length), limit)
+        if self.max_length < int(max_length):
+            logger.warning("verl_mupo: algorithm.mupo.embedder.max_length=%d exceeds what %s can take; using %d tokens",
+                           max_length, model, self.max_length)
+        self.model.max_seq_length = self.max_length
         self.device = device
         self.dtype = dtype
         self._lock = threading.Lock()
@@ -103,12 +147,14 @@ class SentenceTransformerEmbedder:
         return int(self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """``(n, d)`` float32 unit rows, in input order."""
+        """``(n, d)`` float32 unit rows, in input order. ``texts`` must be a list of strings (a bare
+        string raises TypeError)."""
+        texts = check_texts(texts)
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
             emb = self.model.encode(
-                list(texts), batch_size=self.config.batch_size, convert_to_numpy=True,
+                texts, batch_size=self.config.batch_size, convert_to_numpy=True,
                 normalize_embeddings=True, show_progress_bar=False,
             )
         emb = np.asarray(emb, dtype=np.float32)

@@ -14,6 +14,14 @@ the reward the reward manager produced (``base_i = (1 - w_f) acc_i + w_f format_
 ``div_i = diversity_scale * d_i`` where ``d_i`` is :func:`verl_mupo.diversity.diversity_bonus`.
 A prompt split into a single group (K=1, or too few responses) gets ``delta = 0``: MUPO with one
 group is GRPO exactly, whatever lambda is.
+
+All-correct prompts: every response has ``acc = 1``, so the rewards of a group differ only by the
+diversity term and the format, and per-group normalisation turns those small differences into
+advantages of order 1 (one 15/15-correct prompt: -1.32 to 1.43). That is the paper's formula and the
+default; ``mupo/frac_all_correct`` and the estimator's ``mupo/all_correct_adv_abs_mean`` show how
+much of the batch it concerns. ``online_filtering`` (the authors' option) marks the rows of prompts
+whose mean accuracy is ``<= filter_low`` or ``>= filter_high``; the estimator gives them zero
+advantage.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from verl_mupo._arrays import as_numpy, prompt_ids
+from verl_mupo._arrays import as_numpy, one_per_row, prompt_ids
 from verl_mupo.advantages import load_balance_weights
 from verl_mupo.config import MupoConfig
 from verl_mupo.diversity import diversity_bonus, mean_pairwise_distance
@@ -34,19 +42,33 @@ __all__ = ["GroupStageResult", "run_group_stage", "check_binary_accuracy"]
 
 @dataclass
 class GroupStageResult:
-    """Per-row outputs (all ``(B,)``) and the step's ``mupo/*`` metrics."""
+    """Per-row outputs (all ``(B,)`` numpy arrays) and the step's ``mupo/*`` metrics.
+
+    Attributes:
+        labels: int64 group of each row inside its prompt (-1: invalid row).
+        weights: float64 load-balancing weight.
+        diversity: float32 gated, scaled diversity ``div_i``.
+        score_delta: float32 change to add to each row's reward.
+        lam: lambda of this step.
+        filtered: bool, rows of prompts the online filter removes (all False when it is off).
+        all_correct: bool, valid rows of prompts whose every valid response is correct.
+        metrics: ``mupo/*`` floats.
+    """
 
     labels: np.ndarray
     weights: np.ndarray
     diversity: np.ndarray
     score_delta: np.ndarray
     lam: float
+    filtered: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    all_correct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     metrics: dict = field(default_factory=dict)
 
 
-def check_binary_accuracy(acc) -> np.ndarray:
+def check_binary_accuracy(acc, num_rows: int | None = None) -> np.ndarray:
     """``acc`` as float64, after checking every entry is 0 or 1 (the precision gate needs it)."""
-    a = as_numpy(acc).astype(np.float64).reshape(-1)
+    a = as_numpy(acc).reshape(-1) if num_rows is None else one_per_row(acc, "acc", num_rows)
+    a = a.astype(np.float64)
     ok = (a == 0) | (a == 1)
     if not ok.all():
         bad = a[~ok][:5].tolist()
@@ -78,9 +100,16 @@ def run_group_stage(
         valid: optional ``(B,)`` bool; invalid rows (verl's padding) get label -1, weight 1, no bonus.
         embed_seconds: time the caller spent embedding, reported as ``mupo/time_embed_s``.
     """
-    acc = check_binary_accuracy(acc)
-    b = len(acc)
-    mask = np.ones(b, dtype=bool) if valid is None else as_numpy(valid).astype(bool).reshape(-1)
+    if not isinstance(config, MupoConfig):
+        raise TypeError(f"config must be a MupoConfig (MupoConfig.from_mapping(...) builds one), got {type(config).__name__}")
+    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating)) or not np.isfinite(lam) or lam < 0:
+        raise ValueError(f"lam (lambda of this step) must be a finite number >= 0, got {lam!r}")
+    emb = as_numpy(embeddings)
+    if emb.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (rows, dim), got shape {emb.shape}")
+    b = emb.shape[0]
+    mask = np.ones(b, dtype=bool) if valid is None else one_per_row(valid, "valid", b).astype(bool)
+    acc = check_binary_accuracy(np.where(mask, one_per_row(acc, "acc", b).astype(np.float64), 0.0), b)
     t0 = time.perf_counter()
     part = constrained_partition(
         embeddings, index, config.num_groups, config.min_group_size, seed=config.seed,
@@ -93,6 +122,15 @@ def run_group_stage(
     div = float(config.diversity_scale) * d
     prompt, num_prompts = prompt_ids(index, b)
     multi = part.num_groups[prompt] > 1  # rows whose prompt has more than one group
+    n_valid = np.bincount(prompt[mask], minlength=num_prompts)
+    mean_acc = np.bincount(prompt[mask], weights=acc[mask], minlength=num_prompts) / np.maximum(n_valid, 1)
+    has_rows = n_valid > 0
+    all_correct_p = has_rows & (mean_acc == 1)
+    all_wrong_p = has_rows & (mean_acc == 0)
+    if config.online_filtering:
+        filtered_p = has_rows & ((mean_acc <= config.filter_low) | (mean_acc >= config.filter_high))
+    else:
+        filtered_p = np.zeros(num_prompts, dtype=bool)
     if config.reward_composition == "convex":
         delta = lam * (div - acc)
     else:
@@ -101,10 +139,11 @@ def run_group_stage(
     t2 = time.perf_counter()
 
     sizes = np.concatenate([s for s in part.group_sizes if s is not None and len(s)] or [np.zeros(0)])
-    counted = np.array([s is not None and len(s) > 0 for s in part.group_sizes])
+    counted = np.array([s is not None and len(s) > 0 for s in part.group_sizes], dtype=bool)
     k_eff = part.num_groups[counted]
-    pairwise = mean_pairwise_distance(as_numpy(embeddings)[mask], as_numpy(index)[mask]) if mask.any() else np.array([np.nan])
+    pairwise = mean_pairwise_distance(emb[mask], as_numpy(index)[mask]) if mask.any() else np.array([np.nan])
     correct_multi = (acc == 1) & multi & mask
+    n_prompts = max(int(has_rows.sum()), 1)
     metrics = {
         "mupo/lambda": float(lam),
         "mupo/acc_mean": float(acc[mask].mean()) if mask.any() else 0.0,
@@ -118,11 +157,16 @@ def run_group_stage(
         "mupo/num_groups_mean": float(k_eff.mean()) if len(k_eff) else 0.0,
         "mupo/frac_prompts_reduced_k": float((k_eff < config.num_groups).mean()) if len(k_eff) else 0.0,
         "mupo/load_weight_max": float(weights[labels >= 0].max()) if (labels >= 0).any() else 1.0,
+        "mupo/frac_all_correct": float(all_correct_p.sum()) / n_prompts,
+        "mupo/frac_all_wrong": float(all_wrong_p.sum()) / n_prompts,
         "mupo/time_embed_s": float(embed_seconds),
         "mupo/time_cluster_s": float(t1 - t0),
         "mupo/time_diversity_s": float(t2 - t1),
     }
+    if config.online_filtering:
+        metrics["mupo/frac_filtered"] = float(filtered_p.sum()) / n_prompts
     return GroupStageResult(
         labels=labels, weights=weights, diversity=div.astype(np.float32),
-        score_delta=delta.astype(np.float32), lam=float(lam), metrics=metrics,
+        score_delta=delta.astype(np.float32), lam=float(lam), filtered=filtered_p[prompt] & mask,
+        all_correct=all_correct_p[prompt] & mask, metrics=metrics,
     )

@@ -27,9 +27,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from verl_mupo._arrays import as_numpy, group_rows, like_input, prompt_ids, unit_rows
+from verl_mupo._arrays import as_numpy, group_rows, like_input, one_per_row, prompt_ids, unit_rows
 
 __all__ = ["constrained_partition", "effective_num_groups", "partition_inertia", "PartitionResult"]
+
+
+def _int_arg(name: str, value, minimum: int) -> int:
+    """``value`` as an int after checking it is an integer ``>= minimum`` (the message names the
+    ``algorithm.mupo`` key)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} (algorithm.mupo.{name}) must be an integer, got {value!r}")
+    if value < minimum:
+        why = " (a group of one response has no baseline)" if name == "min_group_size" else ""
+        raise ValueError(f"{name} (algorithm.mupo.{name}) must be >= {minimum}{why}, got {value}")
+    return int(value)
 
 
 def effective_num_groups(num_responses: int | np.ndarray, num_groups: int, min_group_size: int):
@@ -73,9 +84,10 @@ def constrained_partition(
     Args:
         embeddings: ``(B, d)`` float array or tensor, one row per response. Rows are L2-normalised
             here (a zero row raises).
-        index: ``(B,)`` prompt id of each row (any hashable values, e.g. verl's ``uid`` strings).
-        num_groups: K, the number of groups per prompt (paper: 3).
-        min_group_size: G_min, the smallest allowed group (paper: 3).
+        index: ``(B,)`` prompt id of each row (any hashable values of one kind, e.g. verl's ``uid``
+            strings; ``1`` and ``"1"`` in one batch are refused).
+        num_groups: K, the number of groups per prompt (paper: 3), >= 1.
+        min_group_size: G_min, the smallest allowed group (paper: 3), >= 2.
         seed: seed of the random projection and of k-means++ initialisation.
         n_init: restarts per prompt; the one with the lowest inertia wins.
         max_iter: Lloyd iterations per restart.
@@ -84,19 +96,19 @@ def constrained_partition(
         return_details: return a :class:`PartitionResult` instead of the labels alone.
 
     Returns:
-        ``(B,)`` int labels of the same kind as ``embeddings`` (numpy array or torch tensor). A prompt
+        ``(B,)`` int64 labels of the same kind as ``embeddings`` (numpy array or torch tensor on its
+        device; an empty batch gives an empty array). Embeddings of any float, integer or bool dtype
+        are computed in float32 (float64 stays float64). A prompt
         with ``n`` valid rows gets ``K_eff = max(1, min(K, floor(n / G_min)))`` groups, never a group
         smaller than ``G_min`` unless ``n < G_min`` (then one group).
     """
-    if num_groups < 1:
-        raise ValueError(f"num_groups must be >= 1 (algorithm.mupo.num_groups), got {num_groups}")
-    if min_group_size < 1:
-        raise ValueError(f"min_group_size must be >= 1 (algorithm.mupo.min_group_size), got {min_group_size}")
-    if n_init < 1 or max_iter < 1:
-        raise ValueError(f"n_init and max_iter must be >= 1, got n_init={n_init}, max_iter={max_iter}")
-    x, norms = unit_rows(embeddings)
-    mask = np.ones(len(x), dtype=bool) if valid is None else as_numpy(valid).astype(bool).reshape(-1)
-    if np.any(norms[mask] == 0):
+    num_groups = _int_arg("num_groups", num_groups, 1)
+    min_group_size = _int_arg("min_group_size", min_group_size, 2)
+    n_init = _int_arg("n_init", n_init, 1)
+    max_iter = _int_arg("max_iter", max_iter, 1)
+    x, nonzero = unit_rows(embeddings)
+    mask = np.ones(len(x), dtype=bool) if valid is None else one_per_row(valid, "valid", len(x)).astype(bool)
+    if not np.all(nonzero[mask]):
         raise ValueError("an embedding row is all zeros; cosine geometry is undefined for it")
 
     prompt, num_prompts = prompt_ids(index, len(x))
@@ -136,9 +148,8 @@ def constrained_partition(
 def partition_inertia(embeddings, index, labels) -> float:
     """Sum over prompts and groups of squared Euclidean distances of L2-normalised rows to their
     group mean (the k-means objective, comparable with ``k_means_constrained``'s ``inertia_``)."""
-    x = as_numpy(embeddings).astype(np.float64)
-    x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    lab = as_numpy(labels).astype(np.int64)
+    x = unit_rows(as_numpy(embeddings).astype(np.float64))[0]
+    lab = one_per_row(labels, "labels", len(x)).astype(np.int64)
     total = 0.0
     for rows in group_rows(index, len(x)):
         for k in np.unique(lab[rows]):

@@ -25,7 +25,9 @@ import traceback
 
 logger = logging.getLogger("verl_mupo")
 
-SUPPORTED_VERL = ((0, 9, 1), (0, 10, 0))
+# the verl versions whose internals verl_mupo knows: one fact, kept with the batch-storage adapter
+from verl_mupo.glue.storage import KNOWN_VERL as SUPPORTED_VERL  # noqa: E402
+from verl_mupo.glue.storage import KNOWN_VERL_TEXT  # noqa: E402
 
 
 def _verl_version() -> tuple[int, ...]:
@@ -42,7 +44,8 @@ def check_verl_version() -> None:
     lo, hi = SUPPORTED_VERL
     if not (lo <= v < hi):
         raise RuntimeError(
-            f"verl_mupo supports verl>=0.9.1,<0.10 (it hooks verl internals); this environment has verl "
+            f"verl_mupo supports {KNOWN_VERL_TEXT} (it hooks verl internals: the v1 trainer and its batch storage, "
+            f"verl_mupo/glue/storage.py); this environment has verl "
             f"{'.'.join(map(str, v))}. Install verl==0.9.1 or a verl_mupo release for your verl."
         )
 

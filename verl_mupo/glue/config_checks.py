@@ -8,8 +8,7 @@ import logging
 
 from omegaconf import OmegaConf
 
-from verl_mupo.config import ConfigError, MupoConfig
-from verl_mupo.glue.trainer_hook import mupo_mode
+from verl_mupo.config import ConfigError, MupoConfig, run_settings
 
 logger = logging.getLogger(__name__)
 
@@ -17,19 +16,16 @@ SUPPORTED_TRAINER_MODES = ("sync", "colocate_async", "separate_async")
 
 
 def check_mupo_config(config) -> MupoConfig | None:
-    """Validate the MUPO parts of a full verl config. Returns the parsed settings, or ``None`` when
-    the run uses neither ``adv_estimator=mupo`` nor ``algorithm.mupo.monitor_only``.
+    """Validate the MUPO parts of a full verl config. Returns the run's settings
+    (:func:`verl_mupo.config.run_settings`: embedder placement resolved), or ``None`` when the run
+    uses neither ``adv_estimator=mupo`` nor ``algorithm.mupo.monitor_only``.
 
     Raises:
         ConfigError: with the name of the setting to change.
     """
-    algo = config.get("algorithm")
-    mode = mupo_mode(algo)
-    if mode is None:
-        if algo is not None and algo.get("mupo") is not None:
-            MupoConfig.from_mapping(algo.get("mupo"))  # still reject unknown keys
+    cfg = run_settings(config)
+    if cfg is None:
         return None
-    cfg = MupoConfig.from_mapping(algo.get("mupo"))
     trainer = config.get("trainer", {})
     if not bool(trainer.get("use_v1", True)):
         raise ConfigError(
@@ -59,4 +55,5 @@ def check_mupo_config(config) -> MupoConfig | None:
             "verl_mupo: reward.reward_manager.name=%s; MUPO needs a binary 'acc' per response. "
             "reward.reward_manager.name=mupo provides it (and format); other managers must return it.", manager,
         )
+    logger.warning("verl_mupo: algorithm.mupo.embedder.placement resolves to %s", cfg.embedder.placement)
     return cfg

@@ -137,8 +137,11 @@ class EmbedderService:
         return [order[j :: self.num_actors] for j in range(self.num_actors)]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """``(n, d)`` float32 unit rows in the order of ``texts``."""
-        texts = list(texts)
+        """``(n, d)`` float32 unit rows in the order of ``texts`` (a list of strings; a bare string
+        raises TypeError)."""
+        from verl_mupo.embedding import check_texts
+
+        texts = check_texts(texts)
         if not texts:
             return np.zeros((0, int(self.infos[0]["dimension"])), dtype=np.float32)
         shards = self.shard(texts)

@@ -34,7 +34,10 @@ def compute_mupo_outcome_advantage(
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """MUPO advantages: GRPO inside each (prompt, group), times the load-balancing weight, on the
-    outcome score plus the lambda-weighted, accuracy-gated diversity term.
+    outcome score plus the lambda-weighted, accuracy-gated diversity term. Rows of prompts the
+    online filter removes (``algorithm.mupo.online_filtering``) get zero advantage. Writes
+    ``mupo/all_correct_adv_abs_mean`` (mean ``|A|`` over the rows of all-correct prompts, 0 when
+    there are none) into the side information's metrics.
 
     Args:
         token_level_rewards: ``(bs, response_length)``.
@@ -67,5 +70,10 @@ def compute_mupo_outcome_advantage(
             scores = scores + torch.from_numpy(side.score_delta).to(device=scores.device, dtype=scores.dtype)
         adv = compute_mupo_advantages(scores, idx, side.labels, beta=side.config.beta,
                                       epsilon=GRPO_EPSILON, norm_adv_by_std=norm)
+        if side.no_update is not None and side.no_update.any():
+            adv = adv.masked_fill(torch.from_numpy(side.no_update).to(adv.device), 0.0)
+        if side.all_correct is not None:
+            rows = torch.from_numpy(side.all_correct).to(adv.device)
+            side.metrics["mupo/all_correct_adv_abs_mean"] = float(adv[rows].abs().mean()) if bool(rows.any()) else 0.0
         adv = adv.unsqueeze(-1) * response_mask
     return adv, adv

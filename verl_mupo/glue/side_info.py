@@ -2,14 +2,15 @@
 
 verl 0.9.1 passes an advantage estimator only rewards, mask, uid and the algorithm config, so the
 group-level results travel through a ``contextvars.ContextVar`` set around verl's own
-``_compute_advantage``. The estimator checks that the rows it gets are the rows the hook saw.
+``_compute_advantage``. The estimator checks that the rows it gets are the rows the hook saw, and
+writes its own metrics into :attr:`MupoSideInfo.metrics` for the hook to log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,12 +26,18 @@ class MupoSideInfo:
         labels: ``(B,)`` int64 group of each row inside its prompt (-1: padding).
         score_delta: ``(B,)`` float32 change to each row's outcome score (lambda-weighted diversity).
         config: the MUPO settings of the run.
+        no_update: ``(B,)`` bool, rows of prompts the online filter removes (zero advantage).
+        all_correct: ``(B,)`` bool, valid rows of prompts whose every valid response is correct.
+        metrics: filled by the estimator (``mupo/all_correct_adv_abs_mean``), logged by the hook.
     """
 
     uids: np.ndarray
     labels: np.ndarray
     score_delta: np.ndarray
     config: MupoConfig
+    no_update: np.ndarray | None = None
+    all_correct: np.ndarray | None = None
+    metrics: dict = field(default_factory=dict)
 
 
 _SIDE_INFO: contextvars.ContextVar[MupoSideInfo | None] = contextvars.ContextVar("mupo_side_info", default=None)
