@@ -82,7 +82,8 @@ def test_mupo_metrics_every_step(vl_run):
     assert [int(r["step"]) for r in rows] == list(range(1, STEPS + 1))
     keys = ["mupo/lambda", "mupo/acc_mean", "mupo/diversity_bonus_mean", "mupo/pairwise_distance_mean",
             "mupo/group_size_min", "mupo/group_size_mean", "mupo/group_size_max", "mupo/num_groups_mean",
-            "mupo/frac_prompts_reduced_k", "mupo/time_embed_s", "mupo/time_cluster_s"]
+            "mupo/frac_prompts_reduced_k", "mupo/time_embed_s", "mupo/time_cluster_s", "mupo/frac_all_correct",
+            "mupo/frac_all_wrong", "mupo/all_correct_adv_abs_mean"]
     for r in rows:
         missing = [k for k in keys if k not in r]
         assert not missing, f"step {r['step']} lacks {missing}"
@@ -179,8 +180,11 @@ def _step_records(path: Path):
     return sorted(recs)
 
 
-def test_k1_mupo_equals_grpo_in_the_first_step(tmp_path):
-    common = ["trainer.total_training_steps=1"]
+def test_k1_mupo_equals_grpo_bitwise(tmp_path):
+    # same responses (deterministic rollout), bitwise equal advantages, step by step until the first
+    # step whose advantages are not all zero (a random policy often answers nothing right in a step;
+    # until then no gradient flows and both runs keep identical weights, so they sample the same)
+    common = ["trainer.total_training_steps=3"]
     env = {"VERL_MUPO_CPU_DETERMINISTIC": "1"}
     mupo, log_m, _ = run_smoke(tmp_path / "m", "mupo", *common, "algorithm.mupo.num_groups=1",
                                "algorithm.mupo.lambda_max=0", "algorithm.mupo.lambda_min=0",
@@ -189,12 +193,15 @@ def test_k1_mupo_equals_grpo_in_the_first_step(tmp_path):
     grpo, log_g, _ = run_smoke(tmp_path / "g", "grpo", *common,
                                env={**env, "VERL_MUPO_DUMP_ADVANTAGES": str(tmp_path / "dump_g")})
     assert grpo.returncode == 0, log_g[-3000:]
-    a = _step_records(tmp_path / "dump_m" / "step_1.npz")
-    b = _step_records(tmp_path / "dump_g" / "step_1.npz")
-    assert len(a) == len(b) == 24
-    assert [x[:2] for x in a] == [x[:2] for x in b], "the two runs sampled different responses"
-    assert [x[2] for x in a] == [x[2] for x in b]  # bitwise equal advantages
-    assert any(x[2] != 0 for x in a), "degenerate batch: every advantage is zero"
+    for step in (1, 2, 3):
+        a = _step_records(tmp_path / "dump_m" / f"step_{step}.npz")
+        b = _step_records(tmp_path / "dump_g" / f"step_{step}.npz")
+        assert len(a) == len(b) == 24
+        assert [x[:2] for x in a] == [x[:2] for x in b], f"step {step}: the two runs sampled different responses"
+        assert [x[2] for x in a] == [x[2] for x in b], f"step {step}"  # bitwise equal advantages
+        if any(x[2] != 0 for x in a):
+            return
+    pytest.fail("degenerate run: every advantage of the three steps is zero")
 
 
 def test_legacy_trainer_stops_at_once_with_the_documented_message(tmp_path):
