@@ -1,33 +1,81 @@
 """acc@k from verl's validation dumps (``trainer.validation_data_dir``), as the paper reports it.
 
-    python -m verl_mupo.evaluation runs/val_dumps/            # newest step
-    python -m verl_mupo.evaluation runs/val_dumps/120.jsonl -k 1 4
+    python -m verl_mupo.evaluation runs/virl39k/mupo_7b/val_generations          # newest step
+    python -m verl_mupo.evaluation runs/.../val_generations --step 100 -k 1 2 4
+    python -m verl_mupo.evaluation runs/eval/greedy runs/eval/sampled             # both acc@1s side by side
 
 acc@k is the unbiased estimator ``1 - C(n - c, k) / C(n, k)`` for a prompt with ``n`` samples of
-which ``c`` are correct, averaged over prompts (verl's own best@k is a bootstrap and reads low).
-Rows come from verl's JSONL: ``uid`` (``<prompt uid>_<session>_<i>``), the ``acc`` the reward
-manager returned, and ``data_source`` (``pkg://verl_mupo.scoring`` returns it). Benchmarks are
-averaged into the paper's two groups by name: math (MathVerse, MathVista, MathVision, WeMath,
-LogicVista, DynaMath, Geometry3K) and general (MMStar, HallusionBench, MMVet, MMMU).
+which ``c`` are correct, averaged over prompts (verl's own ``best@k`` is a bootstrap and reads low:
+1 correct of 4 gives 0.68 for best@4, 1.0 here). acc@1 comes two ways, labelled apart:
+
+- ``acc@1(greedy)``: one response at temperature 0 (``val_kwargs.temperature=0``), as the authors'
+  evaluation runs;
+- ``acc@1(mean of n)``: the mean accuracy of the n samples at temperature > 0, the k=1 case of the
+  estimator.
+
+The sampling settings of a dump come from the ``<step>.val-mupo.json`` record that the validation
+hook (:mod:`verl_mupo.glue.validation_metrics`) writes beside verl's ``<step>.jsonl``.
+
+Rows come from verl's JSONL: ``uid`` (``<prompt uid>_<session>_<i>``; one sample per session, its
+last output), ``acc`` (0 or 1, from the reward's extra info) and ``data_source`` (the benchmark;
+``pkg://verl_mupo.scoring`` returns it). Benchmarks are averaged into the paper's two groups (math,
+general) by the catalog in :mod:`verl_mupo.data.benchmarks`; sets the paper scored with an LLM judge
+are scored here by rules, reported apart and kept out of the averages.
+
+Bad input stops with one line naming the file and line or the flag, exit code 2: a line that is not
+a JSON object, a row without ``data_source`` (benchmarks would be pooled into one row) or ``acc``,
+``acc`` outside {0, 1}, ``-k`` below 1 or above the samples per prompt.
+
+This module is also the one home of the validation-file layout beside verl's dumps:
+``<step>.jsonl`` (verl), ``<step>.embeddings.npz`` and ``<step>.val-mupo.json`` (the hook).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
+import sys
 from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from math import comb
 from pathlib import Path
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
-__all__ = ["acc_at_k", "load_dump", "report", "MATH_BENCHMARKS", "GENERAL_BENCHMARKS"]
+import numpy as np
 
-MATH_BENCHMARKS = ("mathverse", "mathvista", "mathvision", "wemath", "logicvista", "dynamath", "geometry3k", "geo3k")
-GENERAL_BENCHMARKS = ("mmstar", "hallusionbench", "mmvet", "mmmu")
+__all__ = [
+    "EvaluationError", "Sampling", "BenchmarkResult", "acc_at_k", "split_uid", "correct_counts",
+    "evaluate", "metrics_of", "BenchmarkInfo", "benchmark_info", "step_dumps", "resolve_dump", "read_dump", "dump_counts",
+    "embeddings_path", "record_path", "write_embeddings", "read_embeddings", "write_record", "read_record",
+    "GROUPS", "DEFAULT_KS",
+]
+
+#: the paper's two averages
+GROUPS = ("math", "general")
+#: ks the command line prints when ``-k`` is not given (those up to the samples per prompt)
+DEFAULT_KS = (1, 4)
+_STEP_FILE = re.compile(r"^(\d+)\.jsonl$")
+
+
+class EvaluationError(ValueError):
+    """Bad evaluation input; the message is one line naming the file and line, or the flag."""
+
+
+# ----------------------------------------------------------------------------------------------
+# the estimator
 
 
 def acc_at_k(n: int, c: int, k: int) -> float:
     """Probability that at least one of ``k`` samples drawn without replacement from ``n`` (``c``
-    correct) is correct: ``1 - C(n - c, k) / C(n, k)``."""
+    correct) is correct: ``1 - C(n - c, k) / C(n, k)``.
+
+    Raises:
+        ValueError: ``k < 1``, ``k > n`` or not ``0 <= c <= n``.
+    """
+    if k < 1:
+        raise ValueError(f"acc@k needs k >= 1, got k={k}")
     if not 0 <= c <= n:
         raise ValueError(f"need 0 <= c <= n, got n={n}, c={c}")
     if k > n:
@@ -37,75 +85,475 @@ def acc_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
-def load_dump(path: str | Path) -> list[dict]:
-    """Rows of one verl validation JSONL (or of the newest ``<step>.jsonl`` in a folder)."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.jsonl"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1)
-        if not files:
-            raise FileNotFoundError(f"no <step>.jsonl files in {path}; set trainer.validation_data_dir")
-        path = files[-1]
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+# ----------------------------------------------------------------------------------------------
+# sampling settings and benchmarks
 
 
-def _prompt_of(row: dict) -> str:
-    uid = str(row.get("uid", row.get("input", "")))
-    parts = uid.rsplit("_", 2)
-    return parts[0] if len(parts) == 3 else uid
+@dataclass(frozen=True)
+class Sampling:
+    """How the validation responses were sampled (verl's ``actor_rollout_ref.rollout.val_kwargs``).
+
+    verl 0.9.1's v1 agent loop validates with ``val_kwargs.temperature/top_p/top_k`` and ignores
+    ``val_kwargs.do_sample``; greedy decoding is ``temperature == 0``."""
+
+    n: int
+    temperature: float
+    top_p: float = 1.0
+    top_k: int = -1
+    do_sample: bool = True
+
+    @property
+    def greedy(self) -> bool:
+        return float(self.temperature) == 0.0
+
+    def acc1_name(self) -> str:
+        """Metric name of acc@1 under these settings: ``acc@1_greedy`` or ``acc@1``."""
+        return "acc@1_greedy" if self.greedy else "acc@1"
+
+    def column(self, k: int) -> str:
+        """Table header of acc@k: ``acc@1(greedy)``, ``acc@1(mean of 4)``, ``acc@4(of 4)``."""
+        if self.greedy:
+            return f"acc@{k}(greedy)"
+        return f"acc@1(mean of {self.n})" if k == 1 else f"acc@{k}(of {self.n})"
+
+    def describe(self) -> str:
+        if self.greedy:
+            return f"greedy (temperature 0), n={self.n}"
+        return f"n={self.n} samples at temperature {self.temperature:g}, top_p {self.top_p:g}"
+
+    @classmethod
+    def from_val_kwargs(cls, val_kwargs) -> "Sampling":
+        get = val_kwargs.get if hasattr(val_kwargs, "get") else lambda k, d=None: getattr(val_kwargs, k, d)
+        return cls(n=int(get("n", 1)), temperature=float(get("temperature", 0.0)), top_p=float(get("top_p", 1.0)),
+                   top_k=int(get("top_k", -1)), do_sample=bool(get("do_sample", False)))
 
 
-def _group(name: str) -> str | None:
-    key = name.lower().replace("-", "").replace("_", "").replace(" ", "")
-    if any(b in key for b in MATH_BENCHMARKS):
-        return "math"
-    if any(b in key for b in GENERAL_BENCHMARKS):
-        return "general"
-    return None
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
-def report(rows: list[dict], ks=(1, 4)) -> dict[str, dict[str, float]]:
-    """``{benchmark: {"acc@1": ..., "acc@4": ..., "prompts": P, "samples": n}}`` plus
-    ``"math avg"`` / ``"general avg"`` (unweighted means over benchmarks) when present."""
-    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for row in rows:
-        if "acc" not in row:
-            raise KeyError("validation rows lack 'acc': use reward.reward_manager.name=mupo (or a scorer returning acc)")
-        cell = counts[str(row.get("data_source", "all"))][_prompt_of(row)]
-        cell[0] += 1
-        cell[1] += int(float(row["acc"]) == 1.0)
-    out: dict[str, dict[str, float]] = {}
-    for bench, prompts in sorted(counts.items()):
-        ns = {n for n, _ in prompts.values()}
-        res = {f"acc@{k}": sum(acc_at_k(n, c, k) for n, c in prompts.values()) / len(prompts) for k in ks}
-        res.update(prompts=float(len(prompts)), samples=float(min(ns)))
-        out[bench] = res
-    for group in ("math", "general"):
-        members = [b for b in out if _group(b) == group]
-        if members:
-            out[f"{group} avg"] = {f"acc@{k}": sum(out[b][f"acc@{k}"] for b in members) / len(members) for k in ks}
-            out[f"{group} avg"].update(prompts=float(sum(out[b]["prompts"] for b in members)), samples=float("nan"))
+def _catalog() -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """``(canonical name, group, scoring, aliases)`` per benchmark, from the data catalog."""
+    from verl_mupo.data import benchmarks as data
+
+    catalog = getattr(data, "CATALOG", None)
+    if catalog is None:  # pragma: no cover - until the data catalog lands
+        return _FALLBACK
+    out = []
+    for b in (catalog.values() if isinstance(catalog, Mapping) else catalog):
+        aliases = tuple(getattr(b, "aliases", ()) or ())
+        out.append((b.name, b.group, b.scoring, aliases))
     return out
 
 
-def format_report(table: dict[str, dict[str, float]], ks=(1, 4)) -> str:
-    width = max([len(b) for b in table] + [9])
-    head = f"{'benchmark'.ljust(width)}  " + "  ".join(f"{'acc@' + str(k):>7}" for k in ks) + f"  {'prompts':>7}  {'n':>3}"
-    lines = [head]
-    for bench, res in table.items():
-        n = res["samples"]
-        lines.append(f"{bench.ljust(width)}  " + "  ".join(f"{100 * res[f'acc@{k}']:7.2f}" for k in ks)
-                     + f"  {res['prompts']:7.0f}  {'-' if n != n else int(n):>3}")
-    return "\n".join(lines)
+_FALLBACK = [
+    ("MathVerse", "math", "rule", ("MathVerse_MINI_Vision_Only",)),
+    ("MathVista", "math", "rule", ("MathVista_MINI",)),
+    ("MathVision", "math", "rule", ("MathVision_MINI",)),
+    ("LogicVista", "math", "rule", ()),
+    ("WeMath", "math", "rule", ()),
+    ("Geometry3K", "math", "rule", ("geo3k",)),
+    ("MMStar", "general", "rule", ()),
+    ("HallusionBench", "general", "rule", ()),
+    ("MMVet", "general", "judge", ()),
+    ("MMMU", "general", "rule", ("MMMU_DEV_VAL",)),
+]
+
+
+class BenchmarkInfo(NamedTuple):
+    """What the catalog says about a ``data_source``: ``name`` (canonical; ``None`` for a set the
+    paper did not use), ``group`` (``"math"``, ``"general"`` or ``None``) and ``scoring`` (``"rule"``,
+    or ``"judge"``: the paper scored it with an LLM judge and rules here are a stand-in)."""
+
+    name: str | None
+    group: str | None
+    scoring: str
+
+
+def benchmark_info(data_source: str) -> BenchmarkInfo:
+    """The catalog entry of a dump's ``data_source``, matched on the catalog's names and aliases
+    ignoring case and punctuation (``MathVista_MINI`` is MathVista)."""
+    key = _norm(data_source)
+    for name, group, scoring, aliases in _catalog():
+        if key in {_norm(name), *(_norm(a) for a in aliases)}:
+            return BenchmarkInfo(name, group, scoring)
+    return BenchmarkInfo(None, None, "rule")
+
+
+# ----------------------------------------------------------------------------------------------
+# counting and the table
+
+
+def split_uid(uid: str) -> tuple[str, str]:
+    """``(prompt, session)`` of verl's sample key ``<prompt uid>_<session>_<index>``; a key of
+    another shape is its own prompt and session."""
+    uid = str(uid)
+    parts = uid.rsplit("_", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return parts[0], f"{parts[0]}_{parts[1]}"
+    return uid, uid
+
+
+def _binary(value, where: str) -> int:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if v not in (0.0, 1.0):
+        raise EvaluationError(f"{where}: acc={value!r} is not 0 or 1; acc@k needs a binary accuracy per "
+                              "response (reward.reward_manager.name=mupo, or a scorer returning acc in {0, 1})")
+    return int(v)
+
+
+def correct_counts(data_sources: Sequence, prompts: Sequence, accs: Sequence, where=None,
+                   expected: Mapping[tuple[str, str], int] | None = None) -> dict[str, dict[str, list[int]]]:
+    """``{benchmark: {prompt: [n, c]}}``: samples and correct samples per prompt.
+
+    Args:
+        data_sources, prompts, accs: one entry per sample (a session's final output).
+        where: ``i -> str`` naming sample ``i`` in error messages (default ``"sample i"``).
+        expected: verl's ``expected_acc_counts`` (``(data_source, prompt) -> n``); samples that never
+            came back count as incorrect, as verl's own validation metrics count them.
+
+    Raises:
+        EvaluationError: lengths differ, or an ``acc`` is not 0 or 1.
+    """
+    if not len(data_sources) == len(prompts) == len(accs):
+        raise EvaluationError(f"data_sources ({len(data_sources)}), prompts ({len(prompts)}) and accs "
+                              f"({len(accs)}) differ in length")
+    where = where or (lambda i: f"sample {i}")
+    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for i, (src, prompt, acc) in enumerate(zip(data_sources, prompts, accs)):
+        cell = counts[str(src)][str(prompt)]
+        cell[0] += 1
+        cell[1] += _binary(acc, where(i))
+    for (src, prompt), n in (expected or {}).items():
+        cell = counts[str(src)][str(prompt)]
+        cell[0] = max(cell[0], int(n))
+    return {b: dict(p) for b, p in counts.items()}
+
+
+@dataclass
+class BenchmarkResult:
+    """acc@k of one benchmark (or a group average) at one validation step.
+
+    Attributes:
+        name: the ``data_source`` (or ``math_avg`` / ``general_avg``).
+        group: ``math``, ``general`` or ``None``.
+        scoring: ``rule`` or ``judge``.
+        prompts: prompts scored.
+        n: the smallest number of samples of a prompt (acc@k is defined for k <= n).
+        acc: ``{k: acc@k}`` in [0, 1].
+        members: the benchmarks an average is taken over (empty for a benchmark).
+    """
+
+    name: str
+    group: str | None
+    scoring: str
+    prompts: int
+    n: int
+    acc: dict[int, float] = field(default_factory=dict)
+    members: tuple[str, ...] = ()
+
+    @property
+    def is_average(self) -> bool:
+        return bool(self.members)
+
+
+def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
+    ks = tuple(int(k) for k in ks)
+    bad = [k for k in ks if k < 1]
+    if bad:
+        raise EvaluationError(f"-k {bad[0]}: k must be >= 1")
+    return ks
+
+
+def evaluate(counts: Mapping[str, Mapping[str, Sequence[int]]], ks: Iterable[int] | None = None,
+             strict: bool = True, where: str = "the dump") -> list[BenchmarkResult]:
+    """acc@k per benchmark, then the ``math_avg`` / ``general_avg`` rows (unweighted means over the
+    rule-scored benchmarks of each group, as the paper averages benchmarks).
+
+    Args:
+        counts: :func:`correct_counts`.
+        ks: the ks to report; ``None``: every k from 1 to the benchmark's ``n``.
+        strict: a k above a benchmark's ``n`` raises; ``False`` skips it for that benchmark.
+        where: names the input in error messages.
+
+    Raises:
+        EvaluationError: ``k < 1``, or (``strict``) ``k > n`` for a benchmark.
+    """
+    ks = None if ks is None else _check_ks(ks)
+    results = []
+    for bench in sorted(counts):
+        prompts = counts[bench]
+        ns = np.array([v[0] for v in prompts.values()], dtype=np.int64)
+        cs = np.array([v[1] for v in prompts.values()], dtype=np.int64)
+        n_min = int(ns.min())
+        want = range(1, n_min + 1) if ks is None else ks
+        if strict and ks is not None and max(ks) > n_min:
+            raise EvaluationError(f"-k {max(ks)}: {where} has {n_min} sample(s) per prompt for {bench}; acc@{max(ks)} "
+                                  f"needs n >= {max(ks)} (lower -k or raise actor_rollout_ref.rollout.val_kwargs.n)")
+        acc = {k: float(np.mean([acc_at_k(int(n), int(c), k) for n, c in zip(ns, cs)])) for k in want if k <= n_min}
+        _, group, scoring = benchmark_info(bench)
+        results.append(BenchmarkResult(bench, group, scoring, len(prompts), n_min, acc))
+    for group in GROUPS:
+        members = [r for r in results if r.group == group and r.scoring == "rule"]
+        if not members:
+            continue
+        common = sorted(set.intersection(*(set(r.acc) for r in members)))
+        acc = {k: float(np.mean([r.acc[k] for r in members])) for k in common}
+        results.append(BenchmarkResult(f"{group}_avg", group, "rule", sum(r.prompts for r in members),
+                                       min(r.n for r in members), acc, tuple(r.name for r in members)))
+    return results
+
+
+def metrics_of(results: Sequence[BenchmarkResult], sampling: Sampling | None = None,
+               prefix: str = "val-mupo") -> dict[str, float]:
+    """Flat metrics ``<prefix>/<benchmark>/acc@k`` (``acc@1_greedy`` for greedy sampling, where only
+    acc@1 is logged) for verl's tracking."""
+    out = {}
+    for r in results:
+        for k, v in r.acc.items():
+            if sampling is not None and sampling.greedy:
+                if k == 1:
+                    out[f"{prefix}/{r.name}/acc@1_greedy"] = v
+                continue
+            out[f"{prefix}/{r.name}/acc@{k}"] = v
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# files: verl's dumps and the hook's records beside them
+
+
+def step_dumps(folder: str | Path) -> dict[int, Path]:
+    """``{step: path}`` of verl's ``<step>.jsonl`` validation dumps in ``folder``."""
+    out = {}
+    for p in Path(folder).iterdir():
+        m = _STEP_FILE.match(p.name)
+        if m and p.is_file():
+            out[int(m.group(1))] = p
+    return dict(sorted(out.items()))
+
+
+def resolve_dump(path: str | Path, step: int | None = None) -> Path:
+    """A dump file, or the ``<step>.jsonl`` of a folder (the newest one unless ``step`` is given)."""
+    path = Path(path)
+    if not path.exists():
+        raise EvaluationError(f"{path}: no such file or folder")
+    if path.is_file():
+        if step is not None:
+            raise EvaluationError(f"--step {step}: give a folder of <step>.jsonl dumps, not the file {path}")
+        return path
+    dumps = step_dumps(path)
+    if not dumps:
+        raise EvaluationError(f"{path}: no <step>.jsonl validation dumps (set trainer.validation_data_dir)")
+    if step is None:
+        return dumps[max(dumps)]
+    if step not in dumps:
+        raise EvaluationError(f"--step {step}: {path} has dumps for steps {sorted(dumps)}")
+    return dumps[step]
+
+
+def read_dump(path: str | Path) -> list[tuple[int, dict]]:
+    """``(line number, row)`` of every non-empty line of a verl validation JSONL."""
+    path = Path(path)
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise EvaluationError(f"{path}:{lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(row, dict):
+                raise EvaluationError(f"{path}:{lineno}: not a JSON object")
+            rows.append((lineno, row))
+    if not rows:
+        raise EvaluationError(f"{path}: empty validation dump")
+    return rows
+
+
+def dump_counts(path: str | Path) -> dict[str, dict[str, list[int]]]:
+    """:func:`correct_counts` of one dump; one sample per session (verl writes every output of a
+    multi-output session with the session's final score).
+
+    Raises:
+        EvaluationError: naming ``file:line`` for a corrupt line, a row without ``data_source``,
+            ``acc`` or ``uid``, or ``acc`` not in {0, 1}.
+    """
+    path = Path(path)
+    seen: dict[str, tuple[int, str, str, object]] = {}
+    for lineno, row in read_dump(path):
+        for key in ("uid", "data_source", "acc"):
+            if row.get(key) is None:
+                hint = {
+                    "data_source": "without it every benchmark would be pooled into one row; have the reward "
+                                   "function return data_source in its dict (pkg://verl_mupo.scoring does)",
+                    "acc": "use reward.reward_manager.name=mupo, or a scorer returning acc in {0, 1}",
+                    "uid": "not a verl validation dump",
+                }[key]
+                raise EvaluationError(f"{path}:{lineno}: no '{key}'; {hint}")
+        prompt, session = split_uid(row["uid"])
+        seen[session] = (lineno, str(row["data_source"]), prompt, row["acc"])  # the last output of a session wins
+    rows = list(seen.values())
+    return correct_counts([r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
+                          where=lambda i: f"{path}:{rows[i][0]}")
+
+
+def _step_of(dump: Path) -> int:
+    m = _STEP_FILE.match(dump.name)
+    if not m:
+        raise EvaluationError(f"{dump}: not a <step>.jsonl validation dump")
+    return int(m.group(1))
+
+
+def embeddings_path(folder: str | Path, step: int) -> Path:
+    return Path(folder) / f"{int(step)}.embeddings.npz"
+
+
+def record_path(folder: str | Path, step: int) -> Path:
+    return Path(folder) / f"{int(step)}.val-mupo.json"
+
+
+def write_embeddings(folder: str | Path, step: int, embeddings: np.ndarray, prompts: Sequence[str],
+                     data_sources: Sequence[str], accs: Sequence[float], keys: Sequence[str] | None = None) -> Path:
+    """Save the validation embeddings of one step (float16 unit rows, ``(n, d)``) with, per row, the
+    prompt uid, the dump's sample key (``uid`` column of ``<step>.jsonl``; ``""`` if unknown), the
+    ``data_source`` and ``acc`` (NaN if unknown)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    emb = np.asarray(embeddings, dtype=np.float16)
+    n = emb.shape[0]
+    keys = list(keys) if keys is not None else [""] * n
+    if not len(prompts) == len(data_sources) == len(accs) == len(keys) == n:
+        raise ValueError("embeddings, prompts, data_sources, accs and keys differ in length")
+    path = embeddings_path(folder, step)
+    np.savez(path, embedding=emb, prompt=np.array(prompts, dtype=str), key=np.array(keys, dtype=str),
+             data_source=np.array(data_sources, dtype=str), acc=np.asarray(accs, dtype=np.float32),
+             step=np.int64(step))
+    return path
+
+
+def read_embeddings(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays :func:`write_embeddings` saved (``embedding`` as float32)."""
+    with np.load(path) as z:
+        out = {k: z[k] for k in z.files}
+    out["embedding"] = out["embedding"].astype(np.float32)
+    return out
+
+
+def write_record(folder: str | Path, step: int, sampling: Sampling, metrics: Mapping[str, float], **extra) -> Path:
+    """``<step>.val-mupo.json``: the sampling settings and the ``val-mupo/*`` metrics of one validation."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = record_path(folder, step)
+    data = {"step": int(step), "sampling": asdict(sampling),
+            "metrics": {k: float(v) for k, v in metrics.items()}, **extra}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True))
+    return path
+
+
+def read_record(folder: str | Path, step: int) -> dict | None:
+    """The record of ``step`` (``sampling`` as a :class:`Sampling`), or ``None`` if there is none."""
+    path = record_path(folder, step)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        data["sampling"] = Sampling(**data["sampling"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise EvaluationError(f"{path}: not a validation record ({e})") from None
+    return data
+
+
+# ----------------------------------------------------------------------------------------------
+# the command
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{100 * v:.2f}"
+
+
+def format_table(columns: Sequence[tuple[str, Sequence[BenchmarkResult], int]]) -> str:
+    """Text table: rows are benchmarks, columns ``(header, results, k)``; rule-scored benchmarks and
+    the averages first, judge-scored ones in a section of their own."""
+    names: dict[str, BenchmarkResult] = {}
+    for _, results, _ in columns:
+        for r in results:
+            names.setdefault(r.name, r)
+    order = [n for n, r in names.items() if not r.is_average and r.scoring == "rule"]
+    avgs = [n for n, r in names.items() if r.is_average]
+    judged = [n for n, r in names.items() if r.scoring == "judge"]
+    width = max([len(n) for n in names] + [9])
+    heads = [h for h, _, _ in columns]
+    widths = [max(len(h), 7) for h in heads]
+    lookup = [{r.name: r for r in results} for _, results, _ in columns]
+
+    def line(name):
+        cells = []
+        for (_, _, k), table, w in zip(columns, lookup, widths):
+            r = table.get(name)
+            cells.append(_fmt(r.acc.get(k) if r else None).rjust(w))
+        r = names[name]
+        return f"{name.ljust(width)}  " + "  ".join(cells) + f"  {r.prompts:>7}  {r.n:>3}"
+
+    head = f"{'benchmark'.ljust(width)}  " + "  ".join(h.rjust(w) for h, w in zip(heads, widths)) + f"  {'prompts':>7}  {'n':>3}"
+    out = [head] + [line(n) for n in order + avgs]
+    for n in avgs:
+        out.append(f"  {n}: mean over {', '.join(names[n].members)}")
+    if judged:
+        out += ["", "judge-scored in the paper (an LLM judge); scored here by rules, not comparable, kept out of the averages:",
+                head] + [line(n) for n in judged]
+    return "\n".join(out)
+
+
+def _main(argv) -> int:
+    p = argparse.ArgumentParser(prog="python -m verl_mupo.evaluation", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dumps", nargs="+", help="verl validation JSONL files, or trainer.validation_data_dir folders")
+    p.add_argument("-k", type=int, nargs="+", default=None,
+                   help=f"the ks of acc@k (default: {' '.join(map(str, DEFAULT_KS))}, those up to the samples per prompt)")
+    p.add_argument("--step", type=int, default=None, help="the validation step to read from each folder (default: the newest)")
+    args = p.parse_args(argv)
+    if args.k is not None:
+        _check_ks(args.k)
+    columns = []
+    notes = []
+    for i, arg in enumerate(args.dumps, 1):
+        dump = resolve_dump(arg, args.step)
+        record = read_record(dump.parent, _step_of(dump)) if _STEP_FILE.match(dump.name) else None
+        sampling = record["sampling"] if record else None
+        counts = dump_counts(dump)
+        if args.k is not None:
+            ks = tuple(args.k)
+            results = evaluate(counts, ks, strict=True, where=str(dump))
+        else:
+            n_min = min(min(v[0] for v in prompts.values()) for prompts in counts.values())
+            ks = tuple(k for k in DEFAULT_KS if k <= n_min) or (1,)
+            if sampling is not None and sampling.greedy:
+                ks = (1,)
+            results = evaluate(counts, ks, strict=False, where=str(dump))
+        tag = f" [{i}]" if len(args.dumps) > 1 and sampling is None else ""
+        for k in ks:
+            header = sampling.column(k) if sampling is not None else f"acc@{k}{tag}"
+            columns.append((header, results, k))
+        notes.append(f"{tag.strip() + ' ' if tag else ''}{dump}: " + (sampling.describe() if sampling else
+                                    "sampling unknown (no <step>.val-mupo.json beside the dump)"))
+    print(format_table(columns))
+    print()
+    print("\n".join(notes))
+    return 0
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dump", help="a verl validation JSONL, or the trainer.validation_data_dir folder (newest step)")
-    p.add_argument("-k", type=int, nargs="+", default=[1, 4])
-    args = p.parse_args(argv)
-    print(format_report(report(load_dump(args.dump), tuple(args.k)), tuple(args.k)))
-    return 0
+    """The command line; bad input prints one line (file and line, or the flag) and returns 2."""
+    try:
+        return _main(argv)
+    except EvaluationError as e:
+        print(f"verl_mupo.evaluation: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

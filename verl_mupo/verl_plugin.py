@@ -54,7 +54,8 @@ def check_verl_version() -> None:
 # patch it. Each runs right after the module executes, or at once if it is already imported. Imported
 # lazily, so the plugin stays light in processes that never import these modules.
 POST_IMPORT_PATCHES: dict[str, tuple[str, ...]] = {
-    "verl.trainer.ppo.v1.trainer_base": ("verl_mupo.glue.trainer_hook:patch_trainer",),
+    "verl.trainer.ppo.v1.trainer_base": ("verl_mupo.glue.trainer_hook:patch_trainer",
+                                         "verl_mupo.glue.validation_metrics:patch_trainer"),
     "verl.utils.tensordict_utils": ("verl_mupo.glue.mrope_fix:patch_tensordict_utils",),
     "verl.workers.utils.padding": ("verl_mupo.glue.mrope_fix:patch_padding",),
 }

@@ -7,11 +7,10 @@ the ones a MUPO user looks at.
 from __future__ import annotations
 
 import argparse
-import re
+
+from verl_mupo.report.logs import parse_console_metrics  # its one home
 
 __all__ = ["parse_console_metrics", "format_table", "COLUMNS"]
-
-_NUM = re.compile(r"^(?:np\.\w+\()?([-+0-9.eEinfa]+)\)?$")
 
 COLUMNS = [
     ("step", "training/global_step"),
@@ -26,26 +25,6 @@ COLUMNS = [
     ("embed_s", "mupo/time_embed_s"),
     ("step_s", "timing_s/step"),
 ]
-
-
-def parse_console_metrics(text: str) -> list[dict[str, float]]:
-    """One dict per ``step:N - ...`` line, in order. Non-numeric values are skipped."""
-    rows = []
-    for line in text.splitlines():
-        m = re.search(r"step:(\d+) - (.*)$", line)
-        if not m:
-            continue
-        row: dict[str, float] = {"step": float(m.group(1))}
-        for part in m.group(2).split(" - "):
-            key, _, value = part.partition(":")
-            num = _NUM.match(value.strip())
-            if key and num:
-                try:
-                    row[key.strip()] = float(num.group(1))
-                except ValueError:
-                    pass
-        rows.append(row)
-    return rows
 
 
 def format_table(rows: list[dict[str, float]]) -> str:

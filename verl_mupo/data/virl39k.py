@@ -1,28 +1,35 @@
 """ViRL39K release -> verl's RL parquet, with a contamination guard against the evaluation sets.
 
     python -m verl_mupo.data.virl39k --release /data/ViRL39K --out /data/mupo/virl39k \\
-        --eval-dir /data/mupo/eval [--drop-text-only] [--max-pass-rate 0.9] [--holdout 0.01]
+        --eval-dir /data/mupo/eval [--drop-text-only] [--max-pass-rate 0.9] [--holdout 0.01] [--overwrite]
 
 Input: the release folder with ``39Krelease.parquet`` (columns ``question``, ``answer``, ``image``
 [relative paths], ``category``, ``source``, ``qid``, ``PassRate_32BTrained``, ``PassRate_7BBase``)
 and ``images.zip`` (read member by member, never extracted whole).
 
-Output rows (``train.parquet``, and ``holdout.parquet`` with ``--holdout``):
+Output, in ``--out`` (a set written together, see :class:`verl_mupo.data.safe_io.OutputSet`):
+``train.parquet``, ``holdout.parquet`` (only with ``--holdout``) and ``rejected.jsonl`` (one line per
+rejected row). The run refuses to start when any of the three exists, unless ``--overwrite``, which
+replaces the set and removes a ``holdout.parquet`` that this run does not write. ``--out`` must not
+be the ``--eval-dir`` (the guard would read ``train.parquet`` as an evaluation set next time).
 
-- ``data_source``: ``virl39k``;
-- ``prompt``: one user turn, the question with exactly one ``<image>`` per image (missing
-  placeholders are added in front, extra ones removed) followed by the instruction that asks for
-  ``<think>...</think>`` and a final ``\\boxed{}``;
-- ``images``: ``[{"bytes": ...}]`` read from the zip;
-- ``ability``: the category; ``reward_model``: ``{"style": "rule", "ground_truth": answer without
-  its outer \\boxed{}}``; ``extra_info``: qid, category, source, both pass rates, index, split.
+Rows follow :mod:`verl_mupo.data.rows` (one schema for all outputs): ``data_source`` ``virl39k``;
+the question with exactly one ``<image>`` per image (missing placeholders added in front, extra ones
+removed) and the instruction; ``ability`` the category; ``ground_truth`` the answer without its outer
+``\\boxed{}``; ``extra_info.id`` the qid and ``extra_info.meta`` the category, source and both pass rates.
 
-Contamination guard (on by default when ``--eval-dir`` is given): a training row is dropped when its
-normalised question text equals an evaluation question, or one of its images is within
-``--phash-distance`` bits (64-bit difference hash) of an evaluation image. Evaluation sets are verl
-parquets (``prompt`` and ``images`` columns), e.g. the ones the recipes validate on.
+Rejected, counted and listed by qid (never kept): a missing question, a missing answer (``None``,
+NaN, empty, ``\\boxed{}``, the text ``nan``), an image path not in the zip, image bytes PIL cannot
+read. Dropped on purpose and counted: ``--drop-text-only``, the pass-rate filter, and rows matching an
+evaluation item (``--keep-contaminated`` reports them but keeps them).
 
-Everything dropped or repaired is counted and printed, with the reason.
+Contamination guard (when ``--eval-dir`` is given): a training row is dropped when its normalised
+question text equals an evaluation question, or one of its images is within ``--phash-distance``
+bits (64-bit difference hash) of an evaluation image. Evaluation sets are the parquets of
+``python -m verl_mupo.data.benchmarks`` (``prompt`` and ``images`` columns) in that folder.
+
+Bad input (a missing or corrupt parquet or zip, missing columns, a flag out of range, an existing
+output) stops the run with one line ``error: <file or flag>: <what is wrong>`` and exit code 2.
 """
 
 from __future__ import annotations
@@ -30,49 +37,30 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import re
-import zipfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-INSTRUCTION = (
-    "You FIRST think about the reasoning process as an internal monologue and then provide the final answer. "
-    "The reasoning process MUST BE enclosed within <think> </think> tags. The final answer MUST BE put in \\boxed{}."
+from verl_mupo.data.rows import INSTRUCTION, fix_placeholders, make_row, output_schema, strip_outer_boxed
+from verl_mupo.data.safe_io import (
+    DataError, OutputSet, Rejections, image_problem, missing_text, open_zip, read_member, read_parquet,
+    require_columns, run_cli,
 )
+
 DATA_SOURCE = "virl39k"
+RELEASE_FILE = "39Krelease.parquet"
+IMAGES_FILE = "images.zip"
 RELEASE_COLUMNS = ("question", "answer", "image", "category", "source", "qid", "PassRate_32BTrained", "PassRate_7BBase")
+#: the files of one run's output set
+OUTPUT_FILES = {"train": "train.parquet", "holdout": "holdout.parquet", "rejected": "rejected.jsonl"}
+#: an evaluation question text shared by this many rows of one set is generic (not used for matching)
+GENERIC_QUESTION_ROWS = 5
 
-__all__ = ["convert", "strip_outer_boxed", "fix_placeholders", "normalise_question", "dhash", "hamming"]
-
-
-def strip_outer_boxed(answer: str) -> str:
-    """``\\boxed{A}`` -> ``A`` (balanced braces); other text unchanged, stripped."""
-    s = str(answer).strip()
-    m = re.fullmatch(r"\\boxed\s*\{(.*)\}", s, flags=re.DOTALL)
-    if m:
-        inner, depth = m.group(1), 0
-        for ch in inner:
-            depth += {"{": 1, "}": -1}.get(ch, 0)
-            if depth < 0:
-                return s
-        if depth == 0:
-            return inner.strip()
-    return s
-
-
-def fix_placeholders(question: str, num_images: int) -> tuple[str, str | None]:
-    """Exactly ``num_images`` ``<image>`` placeholders. Returns ``(text, repair)`` where repair is
-    ``None``, ``"added"`` or ``"removed"``."""
-    count = question.count("<image>")
-    if count == num_images:
-        return question, None
-    if count < num_images:
-        return "<image>" * (num_images - count) + question, "added"
-    parts = question.split("<image>")
-    kept = "<image>".join(parts[: num_images + 1]) + "".join(parts[num_images + 1 :])
-    return kept, "removed"
+__all__ = ["convert", "strip_outer_boxed", "fix_placeholders", "normalise_question", "dhash", "hamming", "min_hamming",
+           "INSTRUCTION", "OUTPUT_FILES", "main"]
 
 
 def normalise_question(text: str) -> str:
@@ -95,70 +83,152 @@ def hamming(a: int, b: int) -> int:
     return bin(a ^ b).count("1")
 
 
-def _eval_index(eval_dir: Path) -> tuple[set[str], list[int], int]:
-    import pandas as pd
+def min_hamming(h: int, hashes: np.ndarray) -> int:
+    """Smallest bit distance from ``h`` to any of ``hashes`` (uint64 array, shape ``(n,)``), vectorised."""
+    xor = np.bitwise_xor(hashes, np.uint64(h))
+    return int(np.unpackbits(xor.view(np.uint8)).reshape(-1, 64).sum(axis=1).min())
 
+
+def _eval_index(eval_dir: Path) -> tuple[set[str], list[int], list[Path], int]:
+    """Normalised questions and image hashes of every evaluation parquet in ``eval_dir``, and how many
+    question texts were left out as generic: a text shared by :data:`GENERIC_QUESTION_ROWS` or more
+    rows of one set is an instruction (MathVerse's vision-only items all read "According to the
+    question shown in the image ..."), not an item, and would drop unrelated training rows; those
+    items are still matched by their images."""
     questions: set[str] = set()
+    generic = 0
     hashes: list[int] = []
+    if not eval_dir.is_dir():
+        raise DataError(eval_dir, "not a folder (--eval-dir)")
     files = sorted(eval_dir.glob("*.parquet"))
     if not files:
-        raise FileNotFoundError(f"no *.parquet evaluation sets in {eval_dir} (--eval-dir)")
+        raise DataError(eval_dir, "holds no *.parquet evaluation sets; convert them with python -m verl_mupo.data.benchmarks (--eval-dir)")
     for f in files:
-        df = pd.read_parquet(f)
-        for prompt in df["prompt"]:
-            text = " ".join(m["content"] for m in prompt if m.get("role") == "user")
-            questions.add(normalise_question(text))
+        df = read_parquet(f)
+        require_columns(df.columns, ["prompt"], f, "the contamination guard (--eval-dir)",
+                        "; --eval-dir must hold only outputs of python -m verl_mupo.data.benchmarks")
+        texts = Counter(normalise_question(" ".join(m["content"] for m in prompt if m.get("role") == "user"))
+                        for prompt in df["prompt"])
+        generic += sum(1 for n in texts.values() if n >= GENERIC_QUESTION_ROWS)
+        questions.update(t for t, n in texts.items() if n < GENERIC_QUESTION_ROWS and t)
         if "images" in df.columns:
-            for imgs in df["images"]:
+            for k, imgs in enumerate(df["images"]):
                 for img in imgs if imgs is not None else []:
                     data = img.get("bytes") if isinstance(img, dict) else img
                     if data:
-                        hashes.append(dhash(data))
-    return questions, hashes, len(files)
+                        try:
+                            hashes.append(dhash(data))
+                        except Exception as e:  # noqa: BLE001 - PIL raises many types
+                            raise DataError(f, f"row {k}: image bytes are not an image ({type(e).__name__}); convert the set again") from None
+    return questions, hashes, files, generic
+
+
+def _check_range(flag: str, value, low: float, high: float, open_low: bool = False, open_high: bool = False) -> None:
+    """:class:`DataError` naming ``flag`` when ``value`` is not a number within the bounds."""
+    if value is None:
+        return
+    ok = isinstance(value, (int, float)) and not math.isnan(value)
+    if ok:
+        ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
+    if not ok:
+        lo, hi = "(" if open_low else "[", ")" if open_high else "]"
+        raise DataError(flag, f"must be in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+
+
+def _find_member(path: str, names: set[str]) -> str | None:
+    if path in names:
+        return path
+    return next((n for n in (f"images/{Path(path).name}", Path(path).name) if n in names), None)
 
 
 def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = None, drop_text_only: bool = False,
-            min_pass_rate: float | None = None, max_pass_rate: float | None = None, holdout: float = 0.0,
-            seed: int = 0, phash_distance: int = 4, dedupe: bool = True) -> dict:
-    """Convert the release; returns the counts it prints."""
-    import pandas as pd
+            min_pass_rate: float | None = None, max_pass_rate: float | None = None, holdout: float | None = None,
+            seed: int = 0, phash_distance: int = 4, dedupe: bool = True, overwrite: bool = False) -> dict:
+    """Convert the release; returns the report the command prints.
 
+    Parameters
+    ----------
+    release: folder with ``39Krelease.parquet`` and ``images.zip``.
+    out: output folder (created); see :data:`OUTPUT_FILES`.
+    eval_dir: evaluation parquets for the contamination guard (recommended; default none).
+    drop_text_only: drop rows without images (default keep).
+    min_pass_rate, max_pass_rate: keep rows whose ``PassRate_7BBase`` is within, in [0, 1] (-1,
+        unannotated, is always kept; default no bound).
+    holdout: fraction held out as ``holdout.parquet``, in (0, 1); ``None`` (default) for none. At
+        least one row is held out and at least one is left for training.
+    seed: seed of the holdout draw (default 0).
+    phash_distance: image-match threshold in bits of the 64-bit difference hash, 0..64 (default 4).
+    dedupe: drop rows that match an evaluation item (default); ``False`` reports and keeps them.
+    overwrite: replace an existing output set (default refuse).
+
+    Raises :class:`DataError` (a ``ValueError``) for a bad input, output or parameter.
+    """
+    _check_range("--holdout", holdout, 0.0, 1.0, open_low=True, open_high=True)
+    _check_range("--min-pass-rate", min_pass_rate, 0.0, 1.0)
+    _check_range("--max-pass-rate", max_pass_rate, 0.0, 1.0)
+    _check_range("--phash-distance", phash_distance, 0, 64)
+    if min_pass_rate is not None and max_pass_rate is not None and min_pass_rate > max_pass_rate:
+        raise DataError("--min-pass-rate", f"{min_pass_rate} is above --max-pass-rate {max_pass_rate}")
     release, out = Path(release), Path(out)
-    table = pd.read_parquet(release / "39Krelease.parquet")
-    missing = [c for c in RELEASE_COLUMNS if c not in table.columns]
-    if "PassRate_7BBase" in missing and "PassRate_7BUntrained" in table.columns:  # an older alias
-        table = table.rename(columns={"PassRate_7BUntrained": "PassRate_7BBase"})
-        missing.remove("PassRate_7BBase")
-    if missing:
-        raise ValueError(f"{release / '39Krelease.parquet'} lacks columns {missing}; is this the ViRL39K release?")
-    eval_q, eval_h, n_eval = (set(), [], 0)
+    table_path, zip_path = release / RELEASE_FILE, release / IMAGES_FILE
+    if not release.is_dir():
+        raise DataError(release, "not a folder; --release takes the folder with 39Krelease.parquet and images.zip")
+    inputs = [table_path, zip_path]
     if eval_dir is not None:
-        eval_q, eval_h, n_eval = _eval_index(Path(eval_dir))
+        eval_dir = Path(eval_dir)
+        if out.resolve() == eval_dir.resolve():
+            raise DataError(out, "is the --eval-dir; the contamination guard would read train.parquet as an evaluation set")
+        inputs += sorted(eval_dir.glob("*.parquet")) if eval_dir.is_dir() else []
+    if out.exists() and not out.is_dir():
+        raise DataError(out, "is a file; --out takes a folder")
+    members = {k: out / v for k, v in OUTPUT_FILES.items()}
+    outputs = OutputSet(list(members.values()), inputs, overwrite)  # refuses before any work
+
+    table = read_parquet(table_path)
+    if "PassRate_7BBase" not in table.columns and "PassRate_7BUntrained" in table.columns:  # an older alias
+        table = table.rename(columns={"PassRate_7BUntrained": "PassRate_7BBase"})
+    require_columns(table.columns, RELEASE_COLUMNS, table_path, "the ViRL39K converter", "; is this the ViRL39K release?")
+    eval_q, eval_h, eval_files, generic = (set(), [], [], 0)
+    if eval_dir is not None:
+        eval_q, eval_h, eval_files, generic = _eval_index(eval_dir)
     eval_h_arr = np.array(eval_h, dtype=np.uint64) if eval_h else None
-    counts: Counter = Counter(rows_in=len(table), eval_sets=n_eval)
+    counts: Counter = Counter(rows_in=len(table), eval_sets=len(eval_files))
+    if generic:
+        counts["eval_generic_questions_ignored"] = generic
+    rejected = Rejections()
     rows = []
-    with zipfile.ZipFile(release / "images.zip") as zf:
+    with open_zip(zip_path) as zf:
         names = set(zf.namelist())
-        for i, r in enumerate(table.itertuples(index=False)):
-            paths = list(r.image) if r.image is not None else []
+        for i, r in enumerate(table[list(RELEASE_COLUMNS)].to_dict("records")):
+            qid = r["qid"] if not missing_text(r["qid"]) else f"row {i}"
+            if missing_text(r["question"]) or not str(r["question"]).replace("<image>", "").strip():
+                rejected.add("missing_question", qid)
+                continue
+            answer = None if missing_text(r["answer"]) else strip_outer_boxed(r["answer"])
+            if answer is None or missing_text(answer):
+                rejected.add("missing_answer", qid, None if r["answer"] is None else repr(r["answer"]))
+                continue
+            image = r["image"]
+            paths = [image] if isinstance(image, str) else (list(image) if image is not None else [])
             if not paths and drop_text_only:
                 counts["dropped_text_only"] += 1
                 continue
-            rate = float(r.PassRate_7BBase)
+            rate = float(r["PassRate_7BBase"])
             if rate >= 0 and ((min_pass_rate is not None and rate < min_pass_rate) or
                               (max_pass_rate is not None and rate > max_pass_rate)):
                 counts["dropped_pass_rate"] += 1
                 continue
-            images = []
-            for p in paths:
-                member = p if p in names else next((n for n in (f"images/{Path(p).name}", Path(p).name) if n in names), None)
-                if member is None:
-                    break
-                images.append(zf.read(member))
-            if len(images) != len(paths):
-                counts["dropped_missing_image"] += 1
+            found = [_find_member(str(p), names) for p in paths]
+            if None in found:
+                rejected.add("missing_image", qid, str(paths[found.index(None)]))
                 continue
-            question, repair = fix_placeholders(str(r.question), len(images))
+            images = [read_member(zf, zip_path, m) for m in found]
+            problems = [image_problem(b) for b in images]
+            bad = next((k for k, p in enumerate(problems) if p), None)
+            if bad is not None:
+                rejected.add("bad_image", qid, f"{found[bad]}: {problems[bad]}")
+                continue
+            question, repair = fix_placeholders(str(r["question"]), len(images))
             if repair:
                 counts[f"repaired_placeholders_{repair}"] += 1
             match = None
@@ -166,57 +236,70 @@ def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = 
                 match = "question"
             elif eval_h_arr is not None and images:
                 hs = [dhash(b) for b in images]
-                if any(min(hamming(h, int(e)) for e in eval_h_arr) <= phash_distance for h in hs):
+                if any(min_hamming(h, eval_h_arr) <= phash_distance for h in hs):
                     match = "image"
             if match:
                 counts[f"{'dropped' if dedupe else 'kept'}_eval_{match}_match"] += 1
                 if dedupe:
                     continue
-            gt = strip_outer_boxed(r.answer)
-            if not gt:
-                counts["dropped_empty_answer"] += 1
-                continue
-            rows.append({
-                "data_source": DATA_SOURCE,
-                "prompt": [{"role": "user", "content": f"{question} {INSTRUCTION}"}],
-                "images": [{"bytes": b} for b in images],
-                "ability": str(r.category),
-                "reward_model": {"style": "rule", "ground_truth": gt},
-                "extra_info": {"index": i, "qid": str(r.qid), "category": str(r.category), "source": str(r.source),
-                               "pass_rate_32b_trained": float(r.PassRate_32BTrained), "pass_rate_7b_base": rate,
-                               "question": question},
-            })
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(rows))
-    n_hold = int(round(holdout * len(rows)))
-    hold_idx, train_idx = set(order[:n_hold].tolist()), order[n_hold:]
-    out.mkdir(parents=True, exist_ok=True)
-    train = [rows[j] | {"extra_info": rows[j]["extra_info"] | {"split": "train"}} for j in sorted(train_idx)]
-    pd.DataFrame(train).to_parquet(out / "train.parquet")
-    if n_hold:
-        hold = [rows[j] | {"extra_info": rows[j]["extra_info"] | {"split": "holdout"}} for j in sorted(hold_idx)]
-        pd.DataFrame(hold).to_parquet(out / "holdout.parquet")
-    counts.update(rows_train=len(train), rows_holdout=n_hold)
-    return dict(counts)
+            rows.append(make_row(
+                data_source=DATA_SOURCE, question=question, images=images, ground_truth=answer,
+                ability=str(r["category"]), row_id=qid, index=i, split="train", source_question=str(r["question"]),
+                meta={"category": str(r["category"]), "source": str(r["source"]),
+                      "pass_rate_32b_trained": float(r["PassRate_32BTrained"]), "pass_rate_7b_base": rate},
+            ))
+    if not rows:
+        dropped = {k: v for k, v in counts.items() if k.startswith("dropped")}
+        raise DataError(table_path, f"no row left to write ({len(rejected)} rejected {rejected.summary(listed=3)}, dropped {dropped})")
+    n_hold = 0
+    if holdout is not None:
+        if len(rows) < 2:
+            raise DataError("--holdout", f"needs at least 2 rows, {len(rows)} left after filtering")
+        n_hold = min(max(1, int(round(holdout * len(rows)))), len(rows) - 1)
+    order = np.random.default_rng(seed).permutation(len(rows))
+    hold_idx = set(order[:n_hold].tolist())
+    train, hold = [], []
+    for j, row in enumerate(rows):
+        if j in hold_idx:
+            hold.append(row | {"extra_info": row["extra_info"] | {"split": "holdout"}})
+        else:
+            train.append(row)
+    with outputs:
+        outputs.write_parquet(members["train"], train, output_schema())
+        if hold:
+            outputs.write_parquet(members["holdout"], hold, output_schema())
+        outputs.write_text(members["rejected"], rejected.jsonl())
+    counts.update(rows_train=len(train), rows_holdout=len(hold))
+    report = dict(sorted(counts.items()))
+    report["rejected"] = rejected.summary()
+    report["rows_rejected"] = len(rejected)
+    report["outputs"] = {k: str(members[k]) for k in OUTPUT_FILES if k != "holdout" or hold}
+    return report
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--release", required=True, help="folder with 39Krelease.parquet and images.zip")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output folder (train.parquet, holdout.parquet, rejected.jsonl)")
     p.add_argument("--eval-dir", help="evaluation parquets to deduplicate against (recommended)")
     p.add_argument("--keep-contaminated", action="store_true", help="report matches but keep them")
     p.add_argument("--drop-text-only", action="store_true")
-    p.add_argument("--min-pass-rate", type=float)
-    p.add_argument("--max-pass-rate", type=float)
-    p.add_argument("--holdout", type=float, default=0.0, help="fraction held out as holdout.parquet")
-    p.add_argument("--phash-distance", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-pass-rate", type=float, help="keep PassRate_7BBase >= this, in [0, 1]")
+    p.add_argument("--max-pass-rate", type=float, help="keep PassRate_7BBase <= this, in [0, 1]")
+    p.add_argument("--holdout", type=float, help="fraction held out as holdout.parquet, in (0, 1); omit for none")
+    p.add_argument("--phash-distance", type=int, default=4, help="image match threshold in bits, 0..64 (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the holdout draw (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output set")
     a = p.parse_args(argv)
-    counts = convert(a.release, a.out, a.eval_dir, a.drop_text_only, a.min_pass_rate, a.max_pass_rate,
-                     a.holdout, a.seed, a.phash_distance, dedupe=not a.keep_contaminated)
-    print(json.dumps(counts, indent=1, sort_keys=True))
+    report = convert(a.release, a.out, a.eval_dir, a.drop_text_only, a.min_pass_rate, a.max_pass_rate, a.holdout,
+                     a.seed, a.phash_distance, dedupe=not a.keep_contaminated, overwrite=a.overwrite)
+    print(json.dumps(report, indent=1))
     return 0
+
+
+def main(argv=None) -> int:
+    """The command line; a bad input or flag prints ``error: <file or flag>: <what>`` and returns 2."""
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

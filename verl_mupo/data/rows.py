@@ -1,0 +1,138 @@
+"""The rows both converters write: verl's RL parquet layout, one schema for every output.
+
+Every ``train.parquet``, ``holdout.parquet`` and benchmark parquet has exactly :func:`output_schema`,
+so any of them can be listed together in ``data.val_files`` (verl's ``RLHFDataset`` concatenates the
+files with ``datasets.concatenate_datasets``, which refuses files whose columns differ):
+
+- ``data_source`` (string): ``virl39k`` or the benchmark's canonical name (the acc@k report groups by it);
+- ``prompt`` (list of ``{role, content}``): one user turn, the question with exactly one ``<image>``
+  per image, then :data:`INSTRUCTION`;
+- ``images`` (list of ``{bytes}``): the encoded images, in placeholder order;
+- ``ability`` (string): the category or the benchmark's group;
+- ``reward_model`` (``{style, ground_truth}``): ``style`` is ``"rule"``, ``ground_truth`` the answer
+  (an option letter for multiple choice);
+- ``extra_info``: ``id`` (the row id of the source: qid, pid, index ...), ``index`` (row number in the
+  input), ``split``, ``question`` (the source question, as given), ``options`` (option texts, A first;
+  empty when the options are only in the question or the image), ``answer_type`` (see
+  :func:`answer_type_of`), ``scoring`` (``"rule"``, or ``"judge"`` when the benchmark is scored by an
+  LLM judge and a rule score is only a stand-in) and ``meta`` (a JSON object of the source's other
+  fields, e.g. ViRL39K's pass rates).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+__all__ = [
+    "INSTRUCTION", "output_schema", "ANSWER_TYPES", "SCORING", "strip_outer_boxed", "fix_placeholders",
+    "answer_type_of", "make_row",
+]
+
+INSTRUCTION = (
+    "You FIRST think about the reasoning process as an internal monologue and then provide the final answer. "
+    "The reasoning process MUST BE enclosed within <think> </think> tags. The final answer MUST BE put in \\boxed{}."
+)
+#: ``extra_info.answer_type`` values: how the ground truth reads, so how exact a rule grade is
+ANSWER_TYPES = ("choice", "choices", "yes_no", "number", "text")
+#: ``extra_info.scoring`` values
+SCORING = ("rule", "judge")
+
+
+@functools.lru_cache(maxsize=None)
+def output_schema():
+    """The ``pyarrow.Schema`` of every output (built on first use, so importing this module needs no pyarrow)."""
+    import pyarrow as pa
+
+    return pa.schema([
+        ("data_source", pa.string()),
+        ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+        ("images", pa.list_(pa.struct([("bytes", pa.binary())]))),
+        ("ability", pa.string()),
+        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+        ("extra_info", pa.struct([
+            ("id", pa.string()), ("index", pa.int64()), ("split", pa.string()), ("question", pa.string()),
+            ("options", pa.list_(pa.string())), ("answer_type", pa.string()), ("scoring", pa.string()),
+            ("meta", pa.string()),
+        ])),
+    ])
+
+
+def strip_outer_boxed(answer: str) -> str:
+    """``\\boxed{A}`` -> ``A`` (balanced braces); other text unchanged, stripped."""
+    s = str(answer).strip()
+    m = re.fullmatch(r"\\boxed\s*\{(.*)\}", s, flags=re.DOTALL)
+    if m:
+        inner, depth = m.group(1), 0
+        for ch in inner:
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            if depth < 0:
+                return s
+        if depth == 0:
+            return inner.strip()
+    return s
+
+
+def fix_placeholders(question: str, num_images: int) -> tuple[str, str | None]:
+    """Exactly ``num_images`` ``<image>`` placeholders. Returns ``(text, repair)`` where repair is
+    ``None``, ``"added"`` (missing ones put in front) or ``"removed"`` (extra ones dropped from the end)."""
+    count = question.count("<image>")
+    if count == num_images:
+        return question, None
+    if count < num_images:
+        return "<image>" * (num_images - count) + question, "added"
+    parts = question.split("<image>")
+    kept = "<image>".join(parts[: num_images + 1]) + "".join(parts[num_images + 1 :])
+    return kept, "removed"
+
+
+_NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?%?")
+
+
+def answer_type_of(ground_truth: str) -> str:
+    """How a ground truth reads, which says how exact a rule grade of it is:
+
+    - ``"choice"``: one option letter A-J (exact);
+    - ``"choices"``: several letters, ``"A, C"`` (exact: the same set);
+    - ``"yes_no"``: ``Yes`` / ``No`` (exact);
+    - ``"number"``: a number, e.g. ``12``, ``-0.5``, ``1,000``, ``45%`` (exact up to the scorer's tolerance);
+    - ``"text"``: anything else (an expression, a word, a phrase): rules compare normalised strings
+      and mathematical equivalence, close for expressions, approximate for free-form words.
+    """
+    gt = str(ground_truth).strip()
+    if re.fullmatch(r"[A-J]", gt):
+        return "choice"
+    if re.fullmatch(r"[A-J](\s*,\s*[A-J])+", gt):
+        return "choices"
+    if gt.lower() in ("yes", "no"):
+        return "yes_no"
+    if gt and any(ch.isdigit() for ch in gt) and _NUMBER.fullmatch(gt):
+        return "number"
+    return "text"
+
+
+def make_row(*, data_source: str, question: str, images: list[bytes], ground_truth: str, ability: str, row_id,
+             index: int, split: str, source_question: str, options: list[str] | None = None,
+             answer_type: str | None = None, scoring: str = "rule", meta: dict | None = None) -> dict:
+    """One output row (:func:`output_schema`). ``question`` is the prompt text before the instruction,
+    with one ``<image>`` per image already in place."""
+    if question.count("<image>") != len(images):
+        raise ValueError(f"{question.count('<image>')} <image> placeholders for {len(images)} images in row {row_id}")
+    if scoring not in SCORING:
+        raise ValueError(f"scoring must be one of {SCORING}, got {scoring!r}")
+    answer_type = answer_type or answer_type_of(ground_truth)
+    if answer_type not in ANSWER_TYPES:
+        raise ValueError(f"answer_type must be one of {ANSWER_TYPES}, got {answer_type!r}")
+    return {
+        "data_source": data_source,
+        "prompt": [{"role": "user", "content": f"{question} {INSTRUCTION}"}],
+        "images": [{"bytes": bytes(b)} for b in images],
+        "ability": ability,
+        "reward_model": {"style": "rule", "ground_truth": ground_truth},
+        "extra_info": {
+            "id": str(row_id), "index": int(index), "split": split, "question": source_question,
+            "options": [str(o) for o in (options or [])], "answer_type": answer_type, "scoring": scoring,
+            "meta": json.dumps(meta or {}, sort_keys=True, default=str),
+        },
+    }

@@ -1,0 +1,3 @@
+from verl_mupo.report.cli import main
+
+raise SystemExit(main())

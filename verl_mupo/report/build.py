@@ -1,0 +1,213 @@
+"""Runs in, figures and ``summary.md`` out (:func:`build_report`, :func:`write_report`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from verl_mupo.evaluation import BenchmarkResult, Sampling
+from verl_mupo.report.figures import (acc_at_k_figure, acc_over_steps_figure, mupo_curves_figure, panel_order,
+                                      tsne_figure)
+from verl_mupo.report.paper import PAPER_RESULTS
+from verl_mupo.report.runs import ReportError, Run
+
+__all__ = ["Report", "build_report", "write_report", "FIGURE_FILES"]
+
+#: file name -> what it shows
+FIGURE_FILES = {
+    "acc_at_k.png": "acc@k against k per benchmark, one line per run, the paper's numbers as black markers",
+    "acc_over_steps.png": "validation acc@1 (solid) and acc@4 (dashed) over training steps",
+    "mupo_curves.png": "lambda, diversity bonus, pairwise distance (train and validation), group sizes, accuracy",
+    "tsne.png": "t-SNE of the validation responses' embeddings, correct / incorrect, one panel per run",
+}
+
+
+@dataclass
+class Report:
+    """The figures (``{file name: Figure}``), the markdown summary and the numbers behind them."""
+
+    figures: dict = field(default_factory=dict)
+    summary: str = ""
+    steps: dict[str, int] = field(default_factory=dict)
+    results: dict[str, list[BenchmarkResult]] = field(default_factory=dict)
+    tsne_steps: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _pct(v) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{100 * v:.1f}"
+
+
+def _header(sampling: Sampling | None, k: int) -> str:
+    return sampling.column(k) if sampling is not None else f"acc@{k}"
+
+
+def _acc_table(runs, steps, results, samplings, names) -> list[str]:
+    ks = {label: [k for k in (1, 4) if any(k in r.acc for r in results[label])] for label in results}
+    head = ["benchmark"] + [f"{label} {_header(samplings[label], k)}" for label in results for k in ks[label]]
+    labels = list(results)
+    diff = len(labels) == 2 and ks[labels[0]] == ks[labels[1]] and not any(
+        samplings[lab] is not None and samplings[lab].greedy for lab in labels)
+    if diff:
+        head += [f"{labels[0]} - {labels[1]} acc@{k}" for k in ks[labels[0]]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        row = [name]
+        by = {label: {r.name: r for r in results[label]} for label in labels}
+        for label in labels:
+            r = by[label].get(name)
+            row += [_pct(r.acc.get(k) if r else None) for k in ks[label]]
+        if diff:
+            for k in ks[labels[0]]:
+                a, b = (by[lab].get(name) for lab in labels)
+                row.append("-" if not (a and b and k in a.acc and k in b.acc) else f"{100 * (a.acc[k] - b.acc[k]):+.1f}")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _summary(runs: Sequence[Run], report: Report, samplings: dict, paper: bool) -> str:
+    res = report.results
+    out = ["# MUPO evaluation report", "",
+           "acc@k is the unbiased estimator 1 - C(n-c, k) / C(n, k) over the n validation samples of each prompt, "
+           "averaged over prompts, in %; `acc@1(greedy)` is one response at temperature 0, `acc@1(mean of n)` the mean "
+           "accuracy of n sampled responses. Averages are unweighted means over the rule-scored benchmarks of each "
+           "group. Scores are rule-based (`verl_mupo.scoring`); see docs/evaluation.md.", "", "## Runs", "",
+           "| run | folder | validation steps | step shown | sampling | metric logs |", "|---|---|---|---|---|---|"]
+    for run in runs:
+        s = samplings[run.label]
+        steps = run.validation_steps
+        out.append(f"| {run.label} | `{run.path}` | {', '.join(map(str, steps)) or '-'} | "
+                   f"{report.steps.get(run.label, '-')} | {s.describe() if s else 'unknown (no record)'} | "
+                   f"{', '.join(f'`{p.name}`' for p in run.metric_files) or '-'} |")
+    all_results = [r for rs in res.values() for r in rs]
+    rule = panel_order({r.name for r in all_results if r.scoring == "rule"})
+    judged = panel_order({r.name for r in all_results if r.scoring == "judge"})
+    if res:
+        out += ["", "## acc@1 and acc@4", ""] + _acc_table(runs, report.steps, res, samplings, rule)
+        avgs = {r.name: r.members for r in all_results if r.is_average and r.members != ("logged",)}
+        for name, members in avgs.items():
+            out.append(f"\n{name}: mean over {', '.join(members)}.")
+        if judged:
+            out += ["", "### Judge-scored in the paper (reported apart)", "",
+                    "The paper scored these with an LLM judge (VLMEvalKit); rules cannot match a judge on free-form "
+                    "answers, so these numbers are not comparable to the paper's and stay out of the averages.", ""]
+            out += _acc_table(runs, report.steps, res, samplings, judged)
+    if paper:
+        out += ["", "## The paper's numbers (7B, drawn as black markers where the benchmark matches)", "",
+                "| model | benchmark | metric | value | source |", "|---|---|---|---|---|"]
+        for p in PAPER_RESULTS:
+            out.append(f"| {p.model} | {p.benchmark} | {p.metric} | {100 * p.value:.1f} | {p.source} |")
+        out += ["", "Sources: `main` = the main-results table (math / general averages, acc@1 and acc@4); "
+                "`ablation_k` = the table on the number of groups K, whose metric the paper summary does not state "
+                "(drawn at k=1). The paper used VLMEvalKit with LLM judges on some sets; see docs/evaluation.md."]
+    div = []
+    for run in runs:
+        step = report.steps.get(run.label)
+        val = run.val_metrics.get(step, {}).get("val-mupo/pairwise_distance") if step is not None else None
+        _, train = run.series("mupo/pairwise_distance_mean")
+        if val is not None or train:
+            div.append(f"| {run.label} | {'-' if val is None else f'{val:.4f}'} | "
+                       f"{f'{train[0]:.4f}' if train else '-'} | {f'{train[-1]:.4f}' if train else '-'} |")
+    if div:
+        out += ["", "## Diversity (mean pairwise 1 - cos between a prompt's responses)", "",
+                "| run | validation, step shown | training, first step | training, last step |", "|---|---|---|---|"] + div
+    out += ["", "## Figures", ""]
+    for name, fig in report.figures.items():
+        out += [f"![{name}]({name})", "", f"{FIGURE_FILES[name]}.", ""]
+    if report.notes or any(run.notes for run in runs):
+        out += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [f"- {run.label}: {n}" for run in runs for n in run.notes]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def build_report(runs: Sequence[Run], step: int | None = None, tsne_step: int | None = None,
+                 tsne_benchmark: str | None = None, tsne_max_points: int = 2000, paper: bool = True,
+                 seed: int = 0) -> Report:
+    """All figures and the summary for ``runs``.
+
+    Args:
+        step: the validation step of the acc@k figure and tables (default: each run's last).
+        tsne_step: the step of the t-SNE map (default: each run's last step with embeddings).
+        tsne_benchmark: only this ``data_source`` in the t-SNE map (default: all).
+        tsne_max_points: responses per run in the map (whole prompts, drawn at random beyond it).
+        paper: draw and list the paper's published numbers.
+        seed: of the t-SNE subsampling and fit.
+
+    Raises:
+        ReportError: a step a run lacks, or nothing to draw.
+    """
+    if tsne_max_points < 4:
+        raise ReportError(f"--tsne-max-points {tsne_max_points}: must be >= 4")
+    labels = [r.label for r in runs]
+    if len(set(labels)) != len(labels):
+        raise ReportError(f"runs share a label ({labels}); give distinct --labels")
+    report = Report()
+    samplings: dict[str, Sampling | None] = {}
+    acc_runs = []
+    for run in runs:
+        steps = run.validation_steps
+        if not steps:
+            report.notes.append(f"{run.label}: no validation results (set trainer.test_freq and trainer.validation_data_dir)")
+            samplings[run.label] = None
+            continue
+        s = step if step is not None else steps[-1]
+        results = run.results(s)
+        report.steps[run.label] = s
+        report.results[run.label] = results
+        samplings[run.label] = run.sampling(s)
+        acc_runs.append((run.label, s, results, samplings[run.label]))
+    if acc_runs:
+        report.figures["acc_at_k.png"] = acc_at_k_figure(acc_runs, paper=paper)
+        report.figures["acc_over_steps.png"] = acc_over_steps_figure([(r.label, r.val_metrics) for r in runs])
+    merged = []
+    for run in runs:
+        metrics = {s: dict(m) for s, m in run.metrics.items()}
+        for s, m in run.val_metrics.items():
+            metrics.setdefault(s, {}).update(m)
+        merged.append((run.label, dict(sorted(metrics.items()))))
+    curves = mupo_curves_figure(merged)
+    if curves is not None:
+        report.figures["mupo_curves.png"] = curves
+    panels, pairwise = [], {}
+    for run in runs:
+        emb_steps = run.embedding_steps
+        if not emb_steps:
+            report.notes.append(f"{run.label}: no validation embeddings, so no t-SNE panel (saved by the val-mupo hook "
+                                "when algorithm.mupo is set and trainer.validation_data_dir is)")
+            continue
+        s = tsne_step if tsne_step is not None else emb_steps[-1]
+        z = run.embeddings(s)
+        if tsne_benchmark is not None and tsne_benchmark not in set(z["data_source"].tolist()):
+            raise ReportError(f"--tsne-benchmark {tsne_benchmark}: {run.label} step {s} has "
+                              f"{sorted(set(z['data_source'].tolist()))}")
+        report.tsne_steps[run.label] = s
+        panels.append((run.label, s, z))
+        key = f"val-mupo/{tsne_benchmark}/pairwise_distance" if tsne_benchmark else "val-mupo/pairwise_distance"
+        if key in run.val_metrics.get(s, {}):
+            pairwise[run.label] = run.val_metrics[s][key]
+    if panels:
+        report.figures["tsne.png"] = tsne_figure(panels, tsne_benchmark, tsne_max_points, seed, pairwise)
+    if not report.figures:
+        raise ReportError("nothing to draw: the runs have no validation results and no mupo/* metrics")
+    report.summary = _summary(runs, report, samplings, paper)
+    return report
+
+
+def write_report(report: Report, out: str | Path, overwrite: bool = False, dpi: int = 110) -> list[Path]:
+    """Save the figures (PNG) and ``summary.md`` into ``out``.
+
+    Raises:
+        ReportError: ``out`` exists and is not empty, unless ``overwrite`` (then only these files are replaced).
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise ReportError(f"--out {out}: exists and is not empty; pass --overwrite to replace the report's files there")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in report.figures.items():
+        fig.savefig(out / name, dpi=dpi)
+        written.append(out / name)
+    (out / "summary.md").write_text(report.summary)
+    written.append(out / "summary.md")
+    return written

@@ -1,0 +1,124 @@
+"""Per-step metrics as verl's tracking backends write them (no matplotlib here).
+
+- ``console``: lines ``step:N - key:value - key:value ...`` (:func:`parse_console_metrics`; Ray's
+  ``(TaskRunner pid=...)`` prefix and ``np.float64(...)`` values are fine);
+- ``file``: JSONL lines ``{"step": N, "data": {...}}`` (``VERL_FILE_LOGGER_PATH``, or
+  ``$VERL_FILE_LOGGER_ROOT/<project>/<experiment>.jsonl``) (:func:`read_file_logger`);
+- ``tensorboard``: event files, read with the ``tensorboard`` package when it is installed
+  (:func:`read_tensorboard`).
+
+:func:`merge_by_step` joins rows into ``{step: {key: value}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterable
+
+__all__ = ["parse_console_metrics", "read_file_logger", "is_file_logger", "read_tensorboard", "merge_by_step",
+           "LogError"]
+
+_NUM = re.compile(r"^(?:np\.\w+\()?([-+0-9.eEinfa]+)\)?$")
+_CONSOLE_LINE = re.compile(r"step:(\d+) - (.*)$")
+
+
+class LogError(ValueError):
+    """A metrics log that cannot be read; the message names the file and line."""
+
+
+def parse_console_metrics(text: str) -> list[dict[str, float]]:
+    """One dict per ``step:N - ...`` line, in order, with ``"step"``. Non-numeric values are skipped."""
+    rows = []
+    for line in text.splitlines():
+        m = _CONSOLE_LINE.search(line)
+        if not m:
+            continue
+        row: dict[str, float] = {"step": float(m.group(1))}
+        for part in m.group(2).split(" - "):
+            key, _, value = part.partition(":")
+            num = _NUM.match(value.strip())
+            if key and num:
+                try:
+                    row[key.strip()] = float(num.group(1))
+                except ValueError:
+                    pass
+        rows.append(row)
+    return rows
+
+
+def is_file_logger(path: str | Path) -> bool:
+    """Whether ``path``'s first line is a verl ``file`` logger record ``{"step": N, "data": {...}}``."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+        row = json.loads(first)
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(row, dict) and isinstance(row.get("step"), int) and isinstance(row.get("data"), dict)
+
+
+def _number(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v)
+
+
+def read_file_logger(path: str | Path) -> list[dict[str, float]]:
+    """The rows of a verl ``file`` logger JSONL (numeric values only), each with ``"step"``.
+
+    A last line cut short (the run still writing) is skipped; a bad line elsewhere raises
+    :class:`LogError` naming the file and line."""
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            step, data = int(rec["step"]), rec["data"]
+            if not isinstance(data, dict):
+                raise TypeError("data is not an object")
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            if i == len(lines):
+                break
+            raise LogError(f"{path}:{i}: not a verl file-logger record {{\"step\", \"data\"}} ({e})") from None
+        row = {"step": float(step)}
+        row.update({k: v for k, v in ((k, _number(v)) for k, v in data.items()) if v is not None})
+        rows.append(row)
+    return rows
+
+
+def read_tensorboard(folder: str | Path) -> list[dict[str, float]]:
+    """Scalars of the TensorBoard event files under ``folder``, one row per step.
+
+    Raises:
+        LogError: the ``tensorboard`` package is not installed.
+    """
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:
+        raise LogError(f"{folder}: reading TensorBoard events needs the tensorboard package (pip install "
+                       "tensorboard), or log with trainer.logger=[...,file]") from None
+    rows: dict[int, dict[str, float]] = {}
+    for events in sorted({p.parent for p in Path(folder).rglob("events.out.tfevents.*")}):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            for ev in acc.Scalars(tag):
+                rows.setdefault(int(ev.step), {"step": float(ev.step)})[tag] = float(ev.value)
+    return [rows[s] for s in sorted(rows)]
+
+
+def merge_by_step(*sources: Iterable[dict[str, float]]) -> dict[int, dict[str, float]]:
+    """``{step: {key: value}}`` from rows with ``"step"``; a later row (or source) wins on a key.
+    Non-finite values are kept (NaN is what verl logged)."""
+    out: dict[int, dict[str, float]] = {}
+    for rows in sources:
+        for row in rows:
+            step = int(row["step"])
+            cell = out.setdefault(step, {})
+            cell.update({k: float(v) for k, v in row.items() if k != "step"})
+    return dict(sorted(out.items()))
