@@ -4,8 +4,8 @@
 
 Runs ``recipes/cpu_smoke.sh mupo`` alternately with ``MUPO_SMOKE_MODEL=vl`` and ``text`` (so both see
 the same machine load), and prints one table: the median training step time over steps 2..N
-(``timing_s/step``; step 1 carries start-up), generation time, the whole command, the peak resident
-memory of the command's process tree (sampled every 0.5 s with psutil), and the rollout/actor
+(``timing_s/step``; step 1 carries start-up), generation time, the whole command, the peak memory of
+the command's process tree (proportional set size, sampled every 0.5 s with psutil), and the rollout/actor
 log-prob gap verl logs (``training/rollout_probs_diff_mean``, mean over steps). Goal: a VL step at
 most 1.3x the text step.
 """
@@ -28,11 +28,13 @@ from verl_mupo.cpu.report import parse_console_metrics
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def tree_rss(proc: psutil.Process) -> int:
+def tree_pss(proc: psutil.Process) -> int:
+    """Proportional set size of a process tree: shared pages (torch's libraries in every Ray
+    worker) counted once in total, not once per process as a sum of RSS would."""
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            total += p.memory_full_info().pss
         except psutil.Error:
             pass
     return total
@@ -48,7 +50,7 @@ def run(kind: str, steps: int, work: Path) -> dict:
 
     def sample():
         while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss(ps))
+            peak[0] = max(peak[0], tree_pss(ps))
             time.sleep(0.5)
 
     th = threading.Thread(target=sample, daemon=True)

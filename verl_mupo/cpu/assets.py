@@ -227,7 +227,7 @@ def build_vl_dataset(out: Path, rows: int, seed: int, python: str | None = None)
     release = build_release_fixture(out / "release", rows, seed)
     data_dir = out / "virl39k"
     cmd = [python or sys.executable, "-m", "verl_mupo.data.virl39k", "--release", str(release), "--out", str(data_dir),
-           "--holdout", str(1 / 9), "--seed", str(seed)]
+           "--holdout", str(1 / 9), "--seed", str(seed), "--overwrite"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"the ViRL39K converter failed on the smoke fixture ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
