@@ -20,7 +20,7 @@ case "$ALGO" in
   *) echo "usage: $0 [mupo|grpo] [hydra overrides...]" >&2; exit 2 ;;
 esac
 PY="${PYTHON:-python}"
-MODEL_KIND="${MUPO_SMOKE_MODEL:-text}"
+MODEL_KIND="${MUPO_SMOKE_MODEL:-vl}"
 case "$MODEL_KIND" in
   vl) MODEL_ARGS=(data.image_key=images data.max_prompt_length=128) ;;
   text) MODEL_ARGS=(data.max_prompt_length=64) ;;
@@ -59,6 +59,8 @@ set +e
   actor_rollout_ref.actor.strategy=fsdp2 actor_rollout_ref.actor.fsdp_config.strategy=fsdp2 \
   actor_rollout_ref.ref.strategy=fsdp2 \
   actor_rollout_ref.actor.fsdp_config.use_torch_compile=false actor_rollout_ref.actor.use_torch_compile=false \
+  +actor_rollout_ref.actor.fsdp_config.mixed_precision="{param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}" \
+  +actor_rollout_ref.ref.fsdp_config.mixed_precision="{param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}" \
   actor_rollout_ref.actor.optim.lr=1e-3 actor_rollout_ref.actor.ppo_mini_batch_size=4 \
   actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=24 actor_rollout_ref.actor.use_kl_loss=False \
   actor_rollout_ref.actor.use_dynamic_bsz=False actor_rollout_ref.actor.entropy_coeff=0 \

@@ -1,13 +1,16 @@
 """verl's real PPO loop (``python -m verl.trainer.main_ppo``) with MUPO on CPU, through
-``recipes/cpu_smoke.sh``: the hook, the reward manager in verl's reward workers, plugin loading in
-every Ray process, the metrics, the lambda schedule across a resume, K=1 against GRPO.
+``recipes/cpu_smoke.sh``, on the tiny Qwen2.5-VL with images (the default) and once on the text-only
+Qwen2: the hook, the reward manager in verl's reward workers, plugin loading in every Ray process,
+the mRoPE position-id fix on equal-length batches, validation and the acc@k report, checkpoint and
+resume, the actor's use of the pixels, K=1 against GRPO, start-up failures.
 
-Each run takes 40-70 s on 2 cores (most of it Ray and worker start-up)."""
+Each run takes 1-2 min on 2 cores (most of it Ray and worker start-up)."""
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +26,14 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "recipes" / "cpu_smoke.sh"
+STEPS = 6
+# one run serves most tests: 6 MUPO steps on images with every response at the maximum length (all
+# sequences of every batch have one length: verl 0.9.1's mRoPE bug case), a checkpoint at step 3,
+# validation with n=4 samples at temperature 1.0 after the last step
+VL_RUN = ("trainer.total_training_steps=6", "trainer.save_freq=3", "trainer.test_freq=6",
+          "actor_rollout_ref.rollout.ignore_eos=True", "actor_rollout_ref.rollout.val_kwargs.n=4",
+          "actor_rollout_ref.rollout.val_kwargs.do_sample=True", "actor_rollout_ref.rollout.val_kwargs.temperature=1.0")
+DETERMINISTIC = {"VERL_MUPO_CPU_DETERMINISTIC": "1"}
 
 
 def _ray_processes() -> int:
@@ -30,7 +41,7 @@ def _ray_processes() -> int:
     return int(out.stdout.strip() or 0)
 
 
-def run_smoke(work: Path, algo: str, *overrides: str, env: dict | None = None, timeout: int = 540):
+def run_smoke(work: Path, algo: str, *overrides: str, env: dict | None = None, timeout: int = 600):
     full_env = {**os.environ, "PYTHON": sys.executable, "MUPO_SMOKE_DIR": str(work), **(env or {})}
     t0 = time.monotonic()
     proc = subprocess.run(["bash", str(SCRIPT), algo, *overrides], env=full_env, capture_output=True,
@@ -44,56 +55,122 @@ def expected_lambda(step: int, total: int) -> float:
     return diversity_weight(step - 1, total - 1, 0.4, 0.1, "cosine")
 
 
+def train_rows(rows):
+    return [r for r in rows if "mupo/lambda" in r]
+
+
 @pytest.fixture(scope="module")
-def mupo_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("mupo")
+def vl_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("vl")
     before = _ray_processes()
-    proc, log, seconds = run_smoke(work, "mupo")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return {"rows": parse_console_metrics(log), "stdout": proc.stdout, "seconds": seconds,
-            "ray_before": before, "ray_after": _ray_processes()}
+    proc, log, seconds = run_smoke(work, "mupo", *VL_RUN, f"trainer.validation_data_dir={work}/val", env=DETERMINISTIC)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + log[-3000:]
+    return {"work": work, "rows": parse_console_metrics(log), "log": log, "stdout": proc.stdout,
+            "seconds": seconds, "ray_before": before, "ray_after": _ray_processes()}
 
 
-def test_mupo_metrics_every_step(mupo_run):
-    rows = mupo_run["rows"]
-    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+def test_the_run_trains_the_vision_language_model_on_images(vl_run):
+    log = vl_run["log"]
+    assert "vl model" in vl_run["stdout"]
+    assert "Qwen2_5_VLForConditionalGeneration" in log
+    # the prompts carry the image tokens: 4 per 56x56 picture
+    assert all(r["prompt_length/min"] >= 64 for r in train_rows(vl_run["rows"]))
+
+
+def test_mupo_metrics_every_step(vl_run):
+    rows = train_rows(vl_run["rows"])
+    assert [int(r["step"]) for r in rows] == list(range(1, STEPS + 1))
     keys = ["mupo/lambda", "mupo/acc_mean", "mupo/diversity_bonus_mean", "mupo/pairwise_distance_mean",
             "mupo/group_size_min", "mupo/group_size_mean", "mupo/group_size_max", "mupo/num_groups_mean",
-            "mupo/frac_prompts_reduced_k", "mupo/time_embed_s", "mupo/time_cluster_s"]
+            "mupo/frac_prompts_reduced_k", "mupo/time_embed_s", "mupo/time_cluster_s", "mupo/frac_all_correct",
+            "mupo/frac_all_wrong", "mupo/all_correct_adv_abs_mean"]
     for r in rows:
         missing = [k for k in keys if k not in r]
         assert not missing, f"step {r['step']} lacks {missing}"
         assert r["mupo/group_size_min"] >= 3 and r["mupo/num_groups_mean"] == 2
         assert all(math.isfinite(r[k]) for k in keys)
-    assert "lambda" in mupo_run["stdout"] and "div_bonus" in mupo_run["stdout"]  # the printed table
+    assert "lambda" in vl_run["stdout"] and "div_bonus" in vl_run["stdout"]  # the printed table
 
 
-def test_diversity_bonus_fires(mupo_run):
-    bonus = [r["mupo/diversity_bonus_mean"] for r in mupo_run["rows"]]
+def test_every_batch_has_equal_length_sequences(vl_run):
+    # verl's own length metrics: one prompt length and one response length in every step, the case
+    # where stock verl 0.9.1 rebuilds 3-D position ids wrongly (24 sequences: a crash)
+    for r in train_rows(vl_run["rows"]):
+        assert r["prompt_length/min"] == r["prompt_length/max"], r["step"]
+        assert r["response_length/min"] == r["response_length/max"] == 16, r["step"]
+
+
+def test_diversity_bonus_fires(vl_run):
+    bonus = [r["mupo/diversity_bonus_mean"] for r in train_rows(vl_run["rows"])]
     assert max(bonus) > 0, bonus
 
 
-def test_lambda_follows_the_cosine_schedule(mupo_run):
-    lams = [r["mupo/lambda"] for r in mupo_run["rows"]]
-    assert lams == pytest.approx([expected_lambda(s, 4) for s in (1, 2, 3, 4)], abs=1e-9)
+def test_lambda_follows_the_cosine_schedule(vl_run):
+    lams = [r["mupo/lambda"] for r in train_rows(vl_run["rows"])]
+    assert lams == pytest.approx([expected_lambda(s, STEPS) for s in range(1, STEPS + 1)], abs=1e-9)
     assert lams[0] == pytest.approx(0.4) and lams[-1] == pytest.approx(0.1)
 
 
-def test_no_ray_processes_left_behind(mupo_run):
-    assert mupo_run["ray_after"] <= mupo_run["ray_before"]
+def test_rollout_and_actor_agree_on_log_probs(vl_run):
+    # both compute in float32 on CPU (the smoke run turns verl's bf16 mixed precision off): the
+    # transformers rollout with the pictures and verl's FSDP actor with its multi-modal inputs agree
+    gaps = [r["training/rollout_probs_diff_mean"] for r in train_rows(vl_run["rows"])]
+    assert max(gaps) < 1e-7, gaps
 
 
-def test_resume_continues_lambda_from_the_checkpoint(tmp_path, mupo_run):
-    # run A stops after step 2 and its checkpoint; run B (4 steps planned) resumes from it
-    first, log_a, _ = run_smoke(tmp_path, "mupo", "trainer.total_training_steps=2", "trainer.save_freq=2")
-    assert first.returncode == 0, log_a[-3000:]
-    assert (tmp_path / "ckpt_mupo" / "global_step_2").is_dir()
-    second, log_b, _ = run_smoke(tmp_path, "mupo", "trainer.total_training_steps=4", "trainer.resume_mode=auto")
-    assert second.returncode == 0, log_b[-3000:]
-    rows = parse_console_metrics(log_b)
-    assert [int(r["step"]) for r in rows] == [3, 4]
-    uninterrupted = {int(r["step"]): r["mupo/lambda"] for r in mupo_run["rows"]}
-    assert [r["mupo/lambda"] for r in rows] == pytest.approx([uninterrupted[3], uninterrupted[4]], abs=1e-12)
+def test_validation_gives_the_acc_at_k_report(vl_run):
+    dump = vl_run["work"] / "val" / f"{STEPS}.jsonl"
+    assert dump.exists()
+    proc = subprocess.run([sys.executable, "-m", "verl_mupo.evaluation", str(dump), "-k", "1", "2", "4"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert "acc@4" in lines[0]
+    row = next(line for line in lines if line.startswith("virl39k"))
+    assert row.split()[-1] == "4"  # n = 4 samples per prompt
+    assert any(k.startswith("val-core/virl39k/acc/mean@4") for r in vl_run["rows"] for k in r)
+
+
+def test_no_ray_processes_left_behind(vl_run):
+    assert vl_run["ray_after"] <= vl_run["ray_before"]
+
+
+def test_resume_from_the_step_3_checkpoint_continues_the_uninterrupted_run(tmp_path, vl_run):
+    # keep only the step-3 checkpoint of the 6-step run, then resume. Step 4 must sample the same
+    # responses (the deterministic rollout seeds from a checksum of the weights and the pictures) and
+    # compute the same metrics: weights, data position and lambda come back from the checkpoint. Later
+    # steps may drift by float rounding (rows reach the update in arrival order), so from there on
+    # only the schedule is compared.
+    ckpt = tmp_path / "ckpt_mupo"
+    shutil.copytree(vl_run["work"] / "ckpt_mupo" / "global_step_3", ckpt / "global_step_3")
+    (ckpt / "latest_checkpointed_iteration.txt").write_text("3")
+    proc, log, _ = run_smoke(tmp_path, "mupo", *VL_RUN, "trainer.test_freq=-1", "trainer.save_freq=-1",
+                             "trainer.resume_mode=auto", env=DETERMINISTIC)
+    assert proc.returncode == 0, log[-3000:]
+    resumed = train_rows(parse_console_metrics(log))
+    assert [int(r["step"]) for r in resumed] == [4, 5, 6]
+    full = {int(r["step"]): r for r in train_rows(vl_run["rows"])}
+    assert [r["mupo/lambda"] for r in resumed] == pytest.approx([full[s]["mupo/lambda"] for s in (4, 5, 6)], abs=1e-12)
+    for key in ("mupo/pairwise_distance_mean", "mupo/acc_mean", "critic/score/mean", "actor/grad_norm"):
+        assert resumed[0][key] == pytest.approx(full[4][key], rel=1e-5, abs=1e-9), key
+
+
+def test_the_actor_uses_the_pixels(tmp_path, vl_run):
+    # the rollout sees white images instead of the pictures: the rollout/actor gap must grow well above
+    # the gap of the normal run, in which the actor (with the pictures) matches the rollout (with them)
+    proc, log, _ = run_smoke(tmp_path, "mupo", "trainer.total_training_steps=2",
+                             env={"VERL_MUPO_CPU_BLANK_IMAGES": "1"})
+    assert proc.returncode == 0, log[-3000:]
+    blank = np.mean([r["training/rollout_probs_diff_mean"] for r in train_rows(parse_console_metrics(log))])
+    normal = np.mean([r["training/rollout_probs_diff_mean"] for r in train_rows(vl_run["rows"])])
+    assert blank > 100 * normal, (blank, normal)
+
+
+def test_the_text_only_model_still_runs(tmp_path):
+    proc, log, _ = run_smoke(tmp_path, "mupo", "trainer.total_training_steps=2", env={"MUPO_SMOKE_MODEL": "text"})
+    assert proc.returncode == 0, log[-3000:]
+    rows = train_rows(parse_console_metrics(log))
+    assert [int(r["step"]) for r in rows] == [1, 2] and "Qwen2ForCausalLM" in log
 
 
 def _step_records(path: Path):
@@ -103,8 +180,11 @@ def _step_records(path: Path):
     return sorted(recs)
 
 
-def test_k1_mupo_equals_grpo_in_the_first_step(tmp_path):
-    common = ["trainer.total_training_steps=1"]
+def test_k1_mupo_equals_grpo_bitwise(tmp_path):
+    # same responses (deterministic rollout), bitwise equal advantages, step by step until the first
+    # step whose advantages are not all zero (a random policy often answers nothing right in a step;
+    # until then no gradient flows and both runs keep identical weights, so they sample the same)
+    common = ["trainer.total_training_steps=3"]
     env = {"VERL_MUPO_CPU_DETERMINISTIC": "1"}
     mupo, log_m, _ = run_smoke(tmp_path / "m", "mupo", *common, "algorithm.mupo.num_groups=1",
                                "algorithm.mupo.lambda_max=0", "algorithm.mupo.lambda_min=0",
@@ -113,12 +193,15 @@ def test_k1_mupo_equals_grpo_in_the_first_step(tmp_path):
     grpo, log_g, _ = run_smoke(tmp_path / "g", "grpo", *common,
                                env={**env, "VERL_MUPO_DUMP_ADVANTAGES": str(tmp_path / "dump_g")})
     assert grpo.returncode == 0, log_g[-3000:]
-    a = _step_records(tmp_path / "dump_m" / "step_1.npz")
-    b = _step_records(tmp_path / "dump_g" / "step_1.npz")
-    assert len(a) == len(b) == 24
-    assert [x[:2] for x in a] == [x[:2] for x in b], "the two runs sampled different responses"
-    assert [x[2] for x in a] == [x[2] for x in b]  # bitwise equal advantages
-    assert any(x[2] != 0 for x in a), "degenerate batch: every advantage is zero"
+    for step in (1, 2, 3):
+        a = _step_records(tmp_path / "dump_m" / f"step_{step}.npz")
+        b = _step_records(tmp_path / "dump_g" / f"step_{step}.npz")
+        assert len(a) == len(b) == 24
+        assert [x[:2] for x in a] == [x[:2] for x in b], f"step {step}: the two runs sampled different responses"
+        assert [x[2] for x in a] == [x[2] for x in b], f"step {step}"  # bitwise equal advantages
+        if any(x[2] != 0 for x in a):
+            return
+    pytest.fail("degenerate run: every advantage of the three steps is zero")
 
 
 def test_legacy_trainer_stops_at_once_with_the_documented_message(tmp_path):

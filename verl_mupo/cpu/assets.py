@@ -112,9 +112,12 @@ VL_CHAT_TEMPLATE = (
     "{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-VL_WORDS = WORDS + "how many dots are there in image picture count".split()
-VL_QUESTIONS = ("<image>how many dots are in the image ?", "<image>count the dots in the picture .",
-                "how many dots are there ? <image>")
+VL_WORDS = WORDS + "how many dots are there in image picture count all can you see here".split()
+# three phrasings of one question, every word one token, the image first: all prompts have the same
+# length, so a run whose responses all reach the maximum length (rollout.ignore_eos=True) has
+# equal-length batches
+VL_QUESTIONS = ("<image>how many dots are in the image ?", "<image>count all the dots in the picture .",
+                "<image>how many dots can you see here ?")
 VL_DATA_SOURCE = "mupo_smoke_vl"
 IMAGE_SIZE = 56  # one 56x56 image = a 4x4 grid of 14-pixel patches = 4 image tokens after the 2x2 merge
 
@@ -224,7 +227,7 @@ def build_vl_dataset(out: Path, rows: int, seed: int, python: str | None = None)
     release = build_release_fixture(out / "release", rows, seed)
     data_dir = out / "virl39k"
     cmd = [python or sys.executable, "-m", "verl_mupo.data.virl39k", "--release", str(release), "--out", str(data_dir),
-           "--holdout", str(1 / 9), "--seed", str(seed)]
+           "--holdout", str(1 / 9), "--seed", str(seed), "--overwrite"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"the ViRL39K converter failed on the smoke fixture ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")

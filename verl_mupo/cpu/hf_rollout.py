@@ -17,8 +17,11 @@ the prompt (transformers computes 3-D mRoPE positions only when they are given) 
 special tokens are never sampled. Videos and audio are refused; no LoRA, no tensor parallelism.
 
 Environment: ``VERL_MUPO_CPU_SEED`` (default 0), ``VERL_MUPO_CPU_GEN_THREADS`` (torch threads, default
-1), ``VERL_MUPO_CPU_DETERMINISTIC=1`` (one request at a time, each seeded from its prompt and rank,
-so two runs sample the same responses; used to compare MUPO with K=1 against GRPO).
+1), ``VERL_MUPO_CPU_DETERMINISTIC=1`` (one request at a time, each seeded from its prompt, its rank
+among identical prompts and a checksum of the weights, so two runs, or a run and its resumed copy,
+sample the same responses; used to compare MUPO with K=1 against GRPO and to test resuming),
+``VERL_MUPO_CPU_BLANK_IMAGES=1`` (a diagnostic: the rollout sees white images of the same size, so the
+rollout/actor log-prob gap verl logs shows how much the actor's log-probs depend on the pixels).
 """
 
 from __future__ import annotations
@@ -53,6 +56,22 @@ class _Request:
     images: list = field(default_factory=list)
 
 
+def _digest(state: dict) -> int:
+    """A 32-bit checksum of named tensors (their names and bytes, in name order)."""
+    h = 0
+    for name in sorted(state):
+        h = zlib.crc32(name.encode(), h)
+        h = zlib.crc32(state[name].detach().to(torch.float32).contiguous().numpy().tobytes(), h)
+    return h
+
+
+def _blank_like(image):
+    """A white image of ``image``'s size and mode (PIL)."""
+    from PIL import Image
+
+    return Image.new(image.mode, image.size, "white")
+
+
 def is_vision_language(config) -> bool:
     """Whether a ``transformers`` config describes an image-text model (it has a vision tower)."""
     return getattr(config, "vision_config", None) is not None
@@ -70,7 +89,8 @@ class HFGenerationServer:
     """
 
     def __init__(self, model_path: str, response_length: int, max_batch_size: int = 64,
-                 batch_window_s: float = 0.02, num_threads: int = 1, seed: int = 0, deterministic: bool = False):
+                 batch_window_s: float = 0.02, num_threads: int = 1, seed: int = 0, deterministic: bool = False,
+                 ignore_eos: bool = False, blank_images: bool = False):
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
         torch.set_num_threads(num_threads)
@@ -89,6 +109,8 @@ class HFGenerationServer:
                                                 getattr(cfg, "vision_start_token_id", None),
                                                 getattr(cfg, "vision_end_token_id", None)) if i is not None})
         self.response_length = int(response_length)
+        self.ignore_eos = bool(ignore_eos)  # rollout.ignore_eos, as verl's vLLM server applies it
+        self.blank_images = bool(blank_images)
         self.max_batch_size = int(max_batch_size)
         self.batch_window_s = float(batch_window_s)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -96,6 +118,7 @@ class HFGenerationServer:
         self.eos_ids = {eos} if isinstance(eos, int) else set(eos or [])
         self.global_steps: Optional[int] = None
         self.weight_version = 0
+        self.weights_digest = 0
         self.batches_run = 0
         self.requests_served = 0
         self._queue: asyncio.Queue | None = None
@@ -124,11 +147,12 @@ class HFGenerationServer:
         temperature = float(params.get("temperature", 1.0) or 0.0)
         top_p = float(params.get("top_p", 1.0) or 1.0)
         top_k = int(params.get("top_k", -1) or -1)
+        ignore_eos = bool(params.get("ignore_eos", self.ignore_eos))
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._serve())
         future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(list(prompt_ids), max_tokens, (temperature, top_p, top_k), future, images))
+        await self._queue.put(_Request(list(prompt_ids), max_tokens, (temperature, top_p, top_k, ignore_eos), future, images))
         token_ids, log_probs, stop = await future
         return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason=stop,
                            extra_fields={"global_steps": self.global_steps})
@@ -161,11 +185,18 @@ class HFGenerationServer:
                     if not r.future.done():
                         r.future.set_result(res)
 
-    def _request_seed(self, prompt_ids: list[int]) -> int:
-        key = (self.weight_version, tuple(prompt_ids))
+    def _request_seed(self, req: _Request) -> int:
+        # the weights themselves (a digest), so a run resumed from a checkpoint samples what the
+        # uninterrupted run sampled with the same weights; the pixels, since prompts about different
+        # images have the same token ids
+        version = self.weights_digest
+        pixels = 0
+        for im in req.images:
+            pixels = zlib.crc32(im.tobytes(), pixels)
+        key = (version, pixels, tuple(req.prompt_ids))
         rank = self._occurrences.get(key, 0)
         self._occurrences[key] = rank + 1
-        payload = np.asarray([self.seed, self.weight_version, rank, *prompt_ids], dtype=np.int64).tobytes()
+        payload = np.asarray([self.seed, version, pixels, rank, *req.prompt_ids], dtype=np.int64).tobytes()
         return zlib.crc32(payload)
 
     def vision_inputs(self, reqs: list[_Request], input_ids: torch.Tensor) -> dict:
@@ -174,6 +205,8 @@ class HFGenerationServer:
         images = [im for r in reqs for im in r.images]
         if not images:
             return {}
+        if self.blank_images:  # diagnostic: same image tokens, no picture
+            images = [_blank_like(im) for im in images]
         pixels = self.processor.image_processor(images=images, return_tensors="pt")
         expected = int((pixels["image_grid_thw"].prod(-1) // self.processor.image_processor.merge_size ** 2).sum())
         found = int((input_ids == self.image_token_id).sum())
@@ -189,9 +222,9 @@ class HFGenerationServer:
 
     @torch.no_grad()
     def _generate_batch(self, reqs: list[_Request], sampling: tuple):
-        temperature, top_p, top_k = sampling
+        temperature, top_p, top_k, ignore_eos = sampling
         if self.deterministic:
-            torch.manual_seed(self._request_seed(reqs[0].prompt_ids))
+            torch.manual_seed(self._request_seed(reqs[0]))
         width = max(len(r.prompt_ids) for r in reqs)
         input_ids = torch.full((len(reqs), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(reqs), width), dtype=torch.long)
@@ -204,6 +237,8 @@ class HFGenerationServer:
                       eos_token_id=sorted(self.eos_ids) or None, return_dict_in_generate=True, output_logits=True)
         if self.suppress_ids:
             kwargs["suppress_tokens"] = self.suppress_ids
+        if ignore_eos:  # every response runs to its maximum length
+            kwargs["min_new_tokens"] = max_new
         if do_sample:
             kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k if top_k > 0 else 0)
         out = self.model.generate(input_ids=input_ids, attention_mask=attention, **self.vision_inputs(reqs, input_ids),
@@ -217,7 +252,7 @@ class HFGenerationServer:
             ids = new_tokens[i, : r.max_tokens].tolist()
             stop = "length"
             for t, tok in enumerate(ids):
-                if tok in self.eos_ids:
+                if tok in self.eos_ids and not ignore_eos:
                     ids = ids[: t + 1]
                     stop = "completed"
                     break
@@ -237,6 +272,8 @@ class HFGenerationServer:
         if global_steps is not None:
             self.global_steps = int(global_steps)
         self.weight_version += 1
+        if self.deterministic:
+            self.weights_digest = _digest(state)
         self._occurrences.clear()
         return {"tensors": len(state), "weight_version": self.weight_version}
 
@@ -289,6 +326,8 @@ class HFReplica(RolloutReplica):
         ).remote(
             model_path=model_path,
             response_length=self.config.response_length,
+            ignore_eos=bool(self.config.get("ignore_eos", False)),
+            blank_images=os.environ.get("VERL_MUPO_CPU_BLANK_IMAGES", "0") == "1",
             max_batch_size=max(1, int(self.config.max_num_seqs or 64)),
             num_threads=int(os.environ.get("VERL_MUPO_CPU_GEN_THREADS", "1")),
             seed=int(os.environ.get("VERL_MUPO_CPU_SEED", "0")),
