@@ -133,6 +133,9 @@ def test_greedy_and_sampled_dumps_side_by_side(tmp_path):
     assert "acc@4(of 4)" in head
     assert row.split()[1:4] == ["50.00", "25.00", "100.00"]
     assert "greedy (temperature 0)" in out.stdout and "n=4 samples at temperature 1" in out.stdout
+    both = _cli(greedy, sampled, "-k", "1", "4")  # as recipes/virl39k/eval.sh calls it: acc@4 of the sampled dump only
+    assert both.returncode == 0 and both.stdout.splitlines()[0] == head
+    _assert_one_line_error(_cli(greedy, "-k", "4"), "-k 4", "greedy")
 
 
 def test_embeddings_file_round_trip(tmp_path):

@@ -24,7 +24,8 @@ are scored here by rules, reported apart and kept out of the averages.
 
 Bad input stops with one line naming the file and line or the flag, exit code 2: a line that is not
 a JSON object, a row without ``data_source`` (benchmarks would be pooled into one row) or ``acc``,
-``acc`` outside {0, 1}, ``-k`` below 1 or above the samples per prompt.
+``acc`` outside {0, 1}, ``-k`` below 1 or above the samples per prompt. A greedy dump (its record
+says temperature 0) reports acc@1 only, whatever ``-k`` asks beyond it.
 
 This module is also the one home of the validation-file layout beside verl's dumps:
 ``<step>.jsonl`` (verl), ``<step>.embeddings.npz`` and ``<step>.val-mupo.json`` (the hook).
@@ -494,14 +495,19 @@ def _main(argv) -> int:
         record = read_record(dump.parent, _step_of(dump)) if _STEP_FILE.match(dump.name) else None
         sampling = record["sampling"] if record else None
         counts = dump_counts(dump)
-        if args.k is not None:
+        greedy = sampling is not None and sampling.greedy
+        if greedy:  # one response at temperature 0: acc@1 only, whatever -k asks beyond it
+            if args.k is not None and 1 not in args.k:
+                raise EvaluationError(f"-k {' '.join(map(str, args.k))}: {dump} is greedy (temperature 0), it has "
+                                      "acc@1 only; add -k 1 or give a sampled dump")
+            ks = (1,)
+            results = evaluate(counts, ks, strict=True, where=str(dump))
+        elif args.k is not None:
             ks = tuple(args.k)
             results = evaluate(counts, ks, strict=True, where=str(dump))
         else:
             n_min = min(min(v[0] for v in prompts.values()) for prompts in counts.values())
             ks = tuple(k for k in DEFAULT_KS if k <= n_min) or (1,)
-            if sampling is not None and sampling.greedy:
-                ks = (1,)
             results = evaluate(counts, ks, strict=False, where=str(dump))
         tag = f" [{i}]" if len(args.dumps) > 1 and sampling is None else ""
         for k in ks:
