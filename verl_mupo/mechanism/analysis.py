@@ -1,0 +1,366 @@
+"""Measurements of the mechanism experiment, from what verl wrote during each run.
+
+    python -m verl_mupo.mechanism.analysis summary runs/mechanism            # table + summary.json
+    python -m verl_mupo.mechanism.analysis figures runs/mechanism --out docs/figures
+    python -m verl_mupo.mechanism.analysis subset heldout.parquet 256 val.parquet
+
+A run folder (``<algo>_s<seed>``, written by ``recipes/mechanism/run.sh``) holds verl's console log
+(``main_ppo.log``: the ``mupo/*`` metrics every step), the training rollouts of every step
+(``rollouts/<step>.jsonl``, ``trainer.rollout_data_dir``) and the held-out validations
+(``val/<step>.jsonl``, ``trainer.validation_data_dir``; step 0 is the warm-started policy).
+
+Measured:
+
+- per training step, from the rollouts: the share of each strategy (:func:`task.classify`), the
+  entropy of that distribution (bits; log2(3) = 1.585 is uniform over the three strategies), the
+  mean number of distinct strategies among a prompt's responses, the accuracy;
+- per held-out evaluation: acc@k for k = 1..n (unbiased, :func:`verl_mupo.evaluation.acc_at_k`),
+  the strategy shares and entropy, and *coverage* (the share of problems whose working strategy was
+  sampled at least once);
+- the ``mupo/*`` metrics of the console log.
+
+Across seeds: mean and sample standard deviation (``ddof=1``) per algorithm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from verl_mupo.evaluation import acc_at_k, split_uid
+from verl_mupo.mechanism import task
+
+__all__ = ["strategy_stats", "heldout_stats", "training_curve", "heldout_curve", "load_run", "find_runs",
+           "aggregate", "summary", "draw_figures", "subset"]
+
+LABELS = (*task.STRATEGY_NAMES, task.OTHER)
+_RUN = re.compile(r"^(?P<algo>[a-z0-9]+)_s(?P<seed>\d+)$")
+_STEP = re.compile(r"^(\d+)\.jsonl$")
+
+
+def entropy_bits(shares) -> float:
+    """Shannon entropy (bits) of a distribution given as non-negative shares."""
+    p = np.asarray([s for s in shares if s > 0], dtype=float)
+    return float(-(p * np.log2(p)).sum()) if p.size else 0.0
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _step_files(folder: Path) -> dict[int, Path]:
+    if not folder.is_dir():
+        return {}
+    out = {int(m.group(1)): p for p in folder.iterdir() if (m := _STEP.match(p.name))}
+    return dict(sorted(out.items()))
+
+
+def _by_prompt(rows: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[split_uid(r["uid"])[0] if r.get("uid") is not None else r["input"]].append(r)
+    return groups
+
+
+def _acc(row: dict) -> int:
+    if row.get("acc") is not None:
+        return int(float(row["acc"]) == 1.0)
+    return int(task.compute_score(task.DATA_SOURCE, row["output"], row["gts"])["acc"])
+
+
+def strategy_stats(rows: list[dict]) -> dict:
+    """Strategy shares, their entropy, distinct strategies per prompt and accuracy of one set of
+    responses (verl dump rows with ``output``, ``gts`` or ``acc``, and ``uid``)."""
+    if not rows:
+        raise ValueError("no responses to measure")
+    counts = Counter(task.classify(r["output"]) for r in rows)
+    shares = {s: counts[s] / len(rows) for s in LABELS}
+    prompts = _by_prompt(rows)
+    distinct = [len({task.classify(r["output"]) for r in rs} - {task.OTHER}) for rs in prompts.values()]
+    return {"share": shares, "entropy": entropy_bits(shares.values()), "distinct_per_prompt": float(np.mean(distinct)),
+            "acc": float(np.mean([_acc(r) for r in rows])), "responses": len(rows), "prompts": len(prompts)}
+
+
+def heldout_stats(rows: list[dict], class_weights=task.CLASS_WEIGHTS) -> dict:
+    """:func:`strategy_stats` plus acc@k for every k up to the samples per prompt and the coverage
+    (share of problems whose working strategy was sampled at least once), for one validation dump."""
+    out = strategy_stats(rows)
+    prompts = _by_prompt(rows)
+    n = min(len(rs) for rs in prompts.values())
+    counts = [(len(rs), sum(_acc(r) for r in rs)) for rs in prompts.values()]
+    out["n"] = n
+    out["acc_at_k"] = {k: float(np.mean([acc_at_k(m, c, k) for m, c in counts])) for k in range(1, n + 1)}
+    covered = []
+    for rs in prompts.values():
+        town = tuple(int(d) for d in re.findall(r"town ((?:\d ?){4})", rs[0]["input"])[0].split())
+        covered.append(task.problem_class(town, class_weights) in {task.classify(r["output"]) for r in rs})
+    out["coverage"] = float(np.mean(covered))
+    return out
+
+
+def training_curve(run: Path) -> dict[int, dict]:
+    """``{step: strategy_stats}`` of a run's training rollouts."""
+    return {step: strategy_stats(_read_jsonl(p)) for step, p in _step_files(run / "rollouts").items()}
+
+
+def heldout_curve(run: Path) -> dict[int, dict]:
+    """``{step: heldout_stats}`` of a run's validation dumps."""
+    return {step: heldout_stats(_read_jsonl(p)) for step, p in _step_files(run / "val").items()}
+
+
+def console_metrics(run: Path) -> dict[int, dict]:
+    """``{step: {metric: value}}`` from the console log (``mupo/*``, ``critic/*``, ``timing_s/*``)."""
+    from verl_mupo.cpu.report import parse_console_metrics
+
+    log = run / "main_ppo.log"
+    if not log.exists():
+        return {}
+    return {int(r["step"]): r for r in parse_console_metrics(log.read_text(errors="replace"))}
+
+
+def load_run(run: Path) -> dict:
+    """Everything measured for one run folder."""
+    m = _RUN.match(run.name)
+    seconds = (run / "done").read_text().strip() if (run / "done").exists() else None
+    return {"algo": m.group("algo"), "seed": int(m.group("seed")), "path": str(run),
+            "train": training_curve(run), "heldout": heldout_curve(run), "metrics": console_metrics(run),
+            "seconds": float(seconds) if seconds else None}
+
+
+def find_runs(work: Path) -> list[Path]:
+    """Run folders (``<algo>_s<seed>``) under ``work`` that finished (hold a ``done`` file)."""
+    return sorted(p for p in Path(work).iterdir() if p.is_dir() and _RUN.match(p.name) and (p / "done").exists())
+
+
+def _mean_std(values) -> tuple[float, float]:
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def aggregate(runs: list[dict]) -> dict:
+    """Per algorithm, over seeds: the final and the step-0 held-out numbers (mean, std), the final
+    training-batch strategy numbers, and the mean curves."""
+    out: dict = {}
+    for algo in sorted({r["algo"] for r in runs}):
+        rs = [r for r in runs if r["algo"] == algo and r["heldout"]]
+        if not rs:
+            continue
+        last = [r["heldout"][max(r["heldout"])] for r in rs]
+        first = [r["heldout"][min(r["heldout"])] for r in rs]
+        ks = sorted(set.intersection(*(set(h["acc_at_k"]) for h in last + first)))
+        final = {f"acc@{k}": _mean_std([h["acc_at_k"][k] for h in last]) for k in ks}
+        final.update(entropy=_mean_std([h["entropy"] for h in last]), coverage=_mean_std([h["coverage"] for h in last]),
+                     distinct_per_prompt=_mean_std([h["distinct_per_prompt"] for h in last]))
+        final.update({f"share_{s}": _mean_std([h["share"][s] for h in last]) for s in LABELS})
+        base = {f"acc@{k}": _mean_std([h["acc_at_k"][k] for h in first]) for k in ks}
+        base.update(entropy=_mean_std([h["entropy"] for h in first]), coverage=_mean_std([h["coverage"] for h in first]))
+        base.update({f"share_{s}": _mean_std([h["share"][s] for h in first]) for s in LABELS})
+        train_last = [r["train"][max(r["train"])] for r in rs if r["train"]]
+        train = {"entropy": _mean_std([t["entropy"] for t in train_last]),
+                 "acc": _mean_std([t["acc"] for t in train_last])}
+        train.update({f"share_{s}": _mean_std([t["share"][s] for t in train_last]) for s in LABELS})
+        out[algo] = {"seeds": [r["seed"] for r in rs], "final_step": [max(r["heldout"]) for r in rs],
+                     "base_step": [min(r["heldout"]) for r in rs], "heldout_final": final, "heldout_base": base,
+                     "train_final": train, "seconds": [r["seconds"] for r in rs], "ks": ks}
+    return out
+
+
+def _fmt(ms) -> str:
+    return f"{ms[0]:.3f} ± {ms[1]:.3f}"
+
+
+def summary_table(agg: dict) -> str:
+    """Markdown table: held-out numbers of the warm start and of each algorithm at its last step."""
+    algos = list(agg)
+    if not algos:
+        return "no finished runs"
+    ks = agg[algos[0]]["ks"]
+    show_k = [k for k in ks if k in (1, 2, 4, 8) or k == ks[-1]]
+    rows = [("base (step 0)", agg[algos[0]]["heldout_base"], "-")]
+    rows += [(f"{a} (step {agg[a]['final_step'][0]})", agg[a]["heldout_final"], str(len(agg[a]["seeds"]))) for a in algos]
+    head = ["policy", "seeds", *[f"acc@{k}" for k in show_k], "coverage", "entropy (bits)",
+            *[f"share {s}" for s in task.STRATEGY_NAMES]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, d, seeds in rows:
+        cells = [name, seeds, *[_fmt(d[f"acc@{k}"]) for k in show_k], _fmt(d["coverage"]), _fmt(d["entropy"]),
+                 *[_fmt(d[f"share_{s}"]) for s in task.STRATEGY_NAMES]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary(work: Path) -> dict:
+    """Load every finished run under ``work``, write ``summary.json`` and ``summary.md`` there, return them."""
+    runs = [load_run(p) for p in find_runs(work)]
+    if not runs:
+        raise SystemExit(f"no finished runs (<algo>_s<seed>/done) under {work}; run recipes/mechanism/run.sh first")
+    agg = aggregate(runs)
+    data = {"aggregate": agg, "runs": runs}
+    (Path(work) / "summary.json").write_text(json.dumps(data, indent=1, default=float))
+    table = summary_table(agg)
+    (Path(work) / "summary.md").write_text(table + "\n")
+    return {"aggregate": agg, "runs": runs, "table": table}
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+
+COLORS = {"grpo": "tab:red", "mupo": "tab:blue", "base": "tab:gray"}
+STRATEGY_COLORS = {"coast": "tab:cyan", "pass": "tab:brown", "river": "tab:green", "other": "lightgray"}
+
+
+def _curve(runs, algo, part, fn):
+    rs = [r for r in runs if r["algo"] == algo and r[part]]
+    steps = sorted(set.intersection(*(set(r[part]) for r in rs))) if rs else []
+    vals = np.array([[fn(r[part][s]) for s in steps] for r in rs]) if rs else np.zeros((0, 0))
+    return np.asarray(steps), vals
+
+
+def draw_figures(work: Path, out: Path, prefix: str = "mechanism_") -> list[Path]:
+    """The figures (PNG) under ``out``: strategy shares over training steps per algorithm, strategy
+    entropy over steps (training batches and held-out), held-out acc@k against k."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [load_run(p) for p in find_runs(work)]
+    if not runs:
+        raise SystemExit(f"no finished runs under {work}")
+    algos = sorted({r["algo"] for r in runs})
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    # 1. strategy shares over training steps (mean over seeds, band = min..max)
+    fig, axes = plt.subplots(1, len(algos), figsize=(5.2 * len(algos), 3.6), sharey=True, squeeze=False)
+    for ax, algo in zip(axes[0], algos):
+        for s in LABELS:
+            steps, v = _curve(runs, algo, "train", lambda t, s=s: t["share"][s])
+            if not len(steps):
+                continue
+            ax.plot(steps, v.mean(0), color=STRATEGY_COLORS[s], label=s)
+            ax.fill_between(steps, v.min(0), v.max(0), color=STRATEGY_COLORS[s], alpha=0.2)
+        n_seeds = len([r for r in runs if r["algo"] == algo])
+        ax.set_title(f"{algo.upper()}: strategy shares in training batches ({n_seeds} seeds)", fontsize=9)
+        ax.set_xlabel("training step")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("share of responses")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out / f"{prefix}strategies.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    # 2. entropy over steps: training batches and held-out
+    fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.6))
+    for algo in algos:
+        c = COLORS.get(algo)
+        steps, v = _curve(runs, algo, "train", lambda t: t["entropy"])
+        if len(steps):
+            axes[0].plot(steps, v.mean(0), color=c, label=algo.upper())
+            axes[0].fill_between(steps, v.min(0), v.max(0), color=c, alpha=0.2)
+        steps, v = _curve(runs, algo, "heldout", lambda t: t["entropy"])
+        if len(steps):
+            axes[1].errorbar(steps, v.mean(0), yerr=v.std(0, ddof=1) if v.shape[0] > 1 else None, color=c,
+                             marker="o", capsize=3, label=algo.upper())
+    for ax, title in zip(axes, ("training batches", "held-out problems (step 0 = warm start)")):
+        ax.axhline(math.log2(3), color="gray", ls=":", lw=1)
+        ax.set_title(f"strategy entropy, {title}", fontsize=9)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("bits (dotted: uniform over 3)")
+        ax.set_ylim(0, 1.7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out / f"{prefix}entropy.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    # 3. held-out acc@k against k: base (step 0 of every run), each algorithm at its last step
+    fig, ax = plt.subplots(figsize=(5.4, 3.8))
+    base = [r["heldout"][min(r["heldout"])] for r in runs if r["heldout"]]
+    ks = sorted(set.intersection(*(set(h["acc_at_k"]) for h in base)))
+    series = [("base (warm start)", base, COLORS["base"])]
+    series += [(f"{a.upper()} (last step)", [r["heldout"][max(r["heldout"])] for r in runs if r["algo"] == a and r["heldout"]],
+                COLORS.get(a)) for a in algos]
+    for name, hs, c in series:
+        v = np.array([[h["acc_at_k"][k] for k in ks] for h in hs])
+        ax.errorbar(ks, v.mean(0), yerr=v.std(0, ddof=1) if len(hs) > 1 else None, color=c, marker="o", ms=3,
+                    capsize=2, label=f"{name}, {len(hs)} runs")
+    ax.set_xlabel("k (samples per problem)")
+    ax.set_ylabel("held-out acc@k (unbiased)")
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(ks)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("held-out acc@k, mean ± std over seeds", fontsize=9)
+    fig.tight_layout()
+    paths.append(out / f"{prefix}acc_at_k.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    # 4. held-out acc@1 and acc@n over training steps
+    fig, ax = plt.subplots(figsize=(5.4, 3.8))
+    for algo in algos:
+        c = COLORS.get(algo)
+        for k, ls in ((1, "-"), (ks[-1], "--")):
+            steps, v = _curve(runs, algo, "heldout", lambda h, k=k: h["acc_at_k"][k])
+            if len(steps):
+                ax.errorbar(steps, v.mean(0), yerr=v.std(0, ddof=1) if v.shape[0] > 1 else None, color=c, ls=ls,
+                            marker="o", ms=3, capsize=2, label=f"{algo.upper()} acc@{k}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("held-out acc@1 and acc@n over training", fontsize=9)
+    fig.tight_layout()
+    paths.append(out / f"{prefix}acc_over_steps.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def subset(src: Path, rows: int, dst: Path) -> Path:
+    """The first ``rows`` rows of a parquet file (the held-out problems evaluated during training)."""
+    import pandas as pd
+
+    df = pd.read_parquet(src)
+    if not 0 < rows <= len(df):
+        raise SystemExit(f"MECH_VAL_PROBLEMS must be between 1 and {len(df)} (the held-out problems), got {rows}")
+    df.head(rows).to_parquet(dst)
+    return dst
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("summary", help="print the table, write summary.json and summary.md in WORK")
+    s.add_argument("work")
+    f = sub.add_parser("figures", help="draw the PNGs")
+    f.add_argument("work")
+    f.add_argument("--out", default="docs/figures")
+    b = sub.add_parser("subset", help="first ROWS rows of a parquet file")
+    b.add_argument("src")
+    b.add_argument("rows", type=int)
+    b.add_argument("dst")
+    a = p.parse_args(argv)
+    if a.cmd == "summary":
+        print(summary(Path(a.work))["table"])
+    elif a.cmd == "figures":
+        for path in draw_figures(Path(a.work), Path(a.out)):
+            print(path)
+    else:
+        subset(Path(a.src), a.rows, Path(a.dst))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
