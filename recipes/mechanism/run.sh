@@ -10,7 +10,7 @@
 #
 # Env: MECH_DIR (work folder, default ./runs/mechanism), MECH_SEEDS (default "1 2 3"), MECH_ALGOS
 # (default "grpo mupo"), MECH_STEPS (training steps, default 40), MECH_TEST_FREQ (held-out evaluation
-# every this many steps, default 10), MECH_VAL_PROBLEMS (held-out problems evaluated, default 256),
+# every this many steps, default 10), MECH_VAL_PROBLEMS (held-out problems evaluated, default 128),
 # PYTHON (default python). Extra Hydra overrides go last on the command line (every run gets them).
 # A run whose folder already holds a finished log is skipped; delete the folder to run it again.
 set -euo pipefail
@@ -20,7 +20,7 @@ SEEDS="${MECH_SEEDS:-1 2 3}"
 ALGOS="${MECH_ALGOS:-grpo mupo}"
 STEPS="${MECH_STEPS:-40}"
 TEST_FREQ="${MECH_TEST_FREQ:-10}"
-VAL_PROBLEMS="${MECH_VAL_PROBLEMS:-256}"
+VAL_PROBLEMS="${MECH_VAL_PROBLEMS:-128}"
 N=12   # rollouts per prompt (train and held-out); K=3 groups of at least G_min=3
 mkdir -p "$WORK"
 

@@ -13,7 +13,8 @@ strategy     reasoning                                                     answe
 ``river``    ``follow the river upstream , walk the bank , then west``     3
 ===========  ===========================================================  ======
 
-Every town has one open road: its *class*, a pseudo-random function of the digits (a CRC32 hash),
+Every town has one open road: its *class*, a pseudo-random function of the digits (SHA-256; not
+CRC32, which is linear: with it the first digit shifted the class shares by up to 6 points),
 so the strategy that works is fixed for each problem but cannot be read from it. With the default
 class weights ``(0.5, 0.3, 0.2)`` ``coast`` is the best single strategy (right on half the
 problems), and a policy that samples all three solves almost every problem given a few samples:
@@ -36,10 +37,10 @@ No verl import here.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 import re
-import zlib
 from dataclasses import dataclass
 
 __all__ = [
@@ -96,11 +97,12 @@ def all_problems() -> list[tuple[int, int, int, int]]:
 
 
 def problem_class(digits, weights=CLASS_WEIGHTS) -> str:
-    """The strategy that works on a problem: a CRC32 hash of the digits mapped to
+    """The strategy that works on a problem: a SHA-256 hash of the digits mapped to
     :data:`STRATEGY_NAMES` with probabilities ``weights`` (three non-negative numbers summing to 1)."""
     if len(weights) != len(STRATEGIES) or min(weights) < 0 or abs(sum(weights) - 1.0) > 1e-9:
         raise ValueError(f"class weights must be {len(STRATEGIES)} non-negative numbers summing to 1, got {weights}")
-    u = zlib.crc32(("mechanism:" + "".join(map(str, digits))).encode()) / 2**32
+    digest = hashlib.sha256(("mechanism:" + "".join(map(str, digits))).encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
     acc = 0.0
     for name, w in zip(STRATEGY_NAMES, weights):
         acc += w
