@@ -11,7 +11,8 @@
 # Env: MECH_DIR (work folder, default ./runs/mechanism), MECH_SEEDS (default "1 2 3"), MECH_ALGOS
 # (default "grpo mupo"), MECH_STEPS (training steps, default 40), MECH_TEST_FREQ (held-out evaluation
 # every this many steps, default 10), MECH_VAL_PROBLEMS (held-out problems evaluated, default 128),
-# PYTHON (default python). Extra Hydra overrides go last on the command line (every run gets them).
+# MECH_SFT_STEPS (warm-start steps, default 300), PYTHON (default python). Extra Hydra overrides go last
+# on the command line (every run gets them).
 # A run whose folder already holds a finished log is skipped; delete the folder to run it again.
 set -euo pipefail
 PY="${PYTHON:-python}"
@@ -30,7 +31,7 @@ export RAY_DEDUP_LOGS=0 RAY_DISABLE_IMPORT_WARNING=1 PYTHONUNBUFFERED=1
 export VERL_USE_EXTERNAL_MODULES=verl_mupo.verl_plugin
 
 echo "[mechanism] data + warm start -> $WORK/assets"
-"$PY" -m verl_mupo.mechanism.warmstart --out "$WORK/assets" > "$WORK/warmstart.log" 2>&1 \
+"$PY" -m verl_mupo.mechanism.warmstart --out "$WORK/assets" --steps "${MECH_SFT_STEPS:-300}" > "$WORK/warmstart.log" 2>&1 \
   || { tail -30 "$WORK/warmstart.log"; exit 1; }
 "$PY" -m verl_mupo.mechanism.analysis subset "$WORK/assets/heldout.parquet" "$VAL_PROBLEMS" "$WORK/assets/val.parquet"
 read -r MODEL TRAIN VAL <<< "$("$PY" -c "import json,sys; p=json.load(open(sys.argv[1])); print(p['model'], p['train'], sys.argv[2])" \

@@ -222,6 +222,22 @@ def _curve(runs, algo, part, fn):
     return np.asarray(steps), vals
 
 
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
+    """Labels, a 0..1 accuracy axis, grid, legend; save ``path`` (120 dpi) and close."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def draw_figures(work: Path, out: Path, prefix: str = "mechanism_") -> list[Path]:
     """The figures (PNG) under ``out``: strategy shares over training steps per algorithm, strategy
     entropy over steps (training batches and held-out), held-out acc@k against k."""
@@ -294,17 +310,9 @@ def draw_figures(work: Path, out: Path, prefix: str = "mechanism_") -> list[Path
         v = np.array([[h["acc_at_k"][k] for k in ks] for h in hs])
         ax.errorbar(ks, v.mean(0), yerr=v.std(0, ddof=1) if len(hs) > 1 else None, color=c, marker="o", ms=3,
                     capsize=2, label=f"{name}, {len(hs)} runs")
-    ax.set_xlabel("k (samples per problem)")
-    ax.set_ylabel("held-out acc@k (unbiased)")
-    ax.set_ylim(0, 1.02)
     ax.set_xticks(ks)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("held-out acc@k, mean ± std over seeds", fontsize=9)
-    fig.tight_layout()
-    paths.append(out / f"{prefix}acc_at_k.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_finish(fig, ax, "k (samples per problem)", "held-out acc@k (unbiased)",
+                         "held-out acc@k, mean ± std over seeds", out / f"{prefix}acc_at_k.png"))
 
     # 4. held-out acc@1 and acc@n over training steps
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
@@ -315,16 +323,8 @@ def draw_figures(work: Path, out: Path, prefix: str = "mechanism_") -> list[Path
             if len(steps):
                 ax.errorbar(steps, v.mean(0), yerr=v.std(0, ddof=1) if v.shape[0] > 1 else None, color=c, ls=ls,
                             marker="o", ms=3, capsize=2, label=f"{algo.upper()} acc@{k}")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("held-out accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("held-out acc@1 and acc@n over training", fontsize=9)
-    fig.tight_layout()
-    paths.append(out / f"{prefix}acc_over_steps.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(_finish(fig, ax, "training step", "held-out accuracy", "held-out acc@1 and acc@n over training",
+                         out / f"{prefix}acc_over_steps.png"))
     return paths
 
 
