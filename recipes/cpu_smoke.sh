@@ -8,9 +8,13 @@
 #   bash recipes/cpu_smoke.sh mupo trainer.total_training_steps=6   # extra Hydra overrides go last
 #   MUPO_SMOKE_MODEL=text bash recipes/cpu_smoke.sh                   # the text-only Qwen2 and arithmetic
 #
-# Env: MUPO_SMOKE_MODEL (vl | text, default vl), MUPO_SMOKE_DIR (work folder, default ./runs/cpu_smoke),
-# PYTHON (default python).
-# The full log goes to $MUPO_SMOKE_DIR/<algo>.log; a table of the mupo/* metrics per step is printed at the end.
+# Env: MUPO_SMOKE_MODEL (vl | text, default vl), MUPO_SMOKE_VAL (1: validate before training and every
+# 2 steps on the held-out questions, n=4 samples at temperature 1.0, with verl's dumps in
+# $MUPO_SMOKE_DIR/val_<algo> and the metrics in $MUPO_SMOKE_DIR/<algo>.metrics.jsonl, ready for
+# `python -m verl_mupo.report`; 0: no validation; default 1), MUPO_SMOKE_DIR (work folder, default
+# ./runs/cpu_smoke), PYTHON (default python).
+# The full log goes to $MUPO_SMOKE_DIR/<algo>.log; a table of the mupo/* metrics per step (and of the
+# val-mupo/* acc@k per validation) is printed at the end.
 set -euo pipefail
 ALGO="${1:-mupo}"
 shift || true
@@ -28,6 +32,14 @@ case "$MODEL_KIND" in
 esac
 WORK="${MUPO_SMOKE_DIR:-$PWD/runs/cpu_smoke}"
 mkdir -p "$WORK"
+case "${MUPO_SMOKE_VAL:-1}" in
+  1) VAL_ARGS=(trainer.val_before_train=True trainer.test_freq=2 actor_rollout_ref.rollout.val_kwargs.n=4
+               actor_rollout_ref.rollout.val_kwargs.do_sample=True actor_rollout_ref.rollout.val_kwargs.temperature=1.0
+               trainer.validation_data_dir="$WORK/val_$ALGO" trainer.logger='[console,file]')
+     export VERL_FILE_LOGGER_PATH="${VERL_FILE_LOGGER_PATH:-$WORK/$ALGO.metrics.jsonl}" ;;
+  0) VAL_ARGS=(trainer.val_before_train=False trainer.test_freq=-1 trainer.logger='[console]') ;;
+  *) echo "MUPO_SMOKE_VAL must be 1 or 0, got '${MUPO_SMOKE_VAL}'" >&2; exit 2 ;;
+esac
 
 export VERL_MUPO_CPU=1 VERL_PLATFORM=cpu VERL_ENGINE_DEVICE=cuda VERL_ENGINE_VENDOR=nvidia
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=disabled TOKENIZERS_PARALLELISM=false
@@ -68,9 +80,9 @@ set +e
   actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=24 \
   actor_rollout_ref.rollout.tensor_model_parallel_size=1 actor_rollout_ref.rollout.gpu_memory_utilization=0.3 \
   actor_rollout_ref.rollout.agent.num_workers=1 \
-  trainer.device=cpu trainer.n_gpus_per_node=1 trainer.nnodes=1 trainer.logger='[console]' \
+  trainer.device=cpu trainer.n_gpus_per_node=1 trainer.nnodes=1 "${VAL_ARGS[@]}" \
   trainer.project_name=verl_mupo_smoke trainer.experiment_name="$ALGO" \
-  trainer.val_before_train=False trainer.test_freq=-1 trainer.save_freq=-1 \
+  trainer.save_freq=-1 \
   trainer.total_training_steps=4 trainer.total_epochs=1 trainer.default_local_dir="$WORK/ckpt_$ALGO" \
   ray_kwargs.ray_init.num_cpus=32 +ray_kwargs.ray_init.num_gpus=1 \
   transfer_queue.backend.SimpleStorage.num_data_storage_units=1 \
