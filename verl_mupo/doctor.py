@@ -60,8 +60,16 @@ def run_checks() -> list[tuple[str, bool, str]]:
 
         patched = is_patched(PPOTrainer._compute_advantage)
         rows.append(("hook on v1 PPOTrainer._compute_advantage", patched, "installed" if patched else "not installed"))
+        val = [n for n in ("_maybe_log_val_generations", "_dump_generations", "_val_metrics_update")
+               if not is_patched(getattr(PPOTrainer, n))]
+        rows.append(("val-mupo/* validation metrics hook", not val,
+                     "installed" if not val else f"not installed on {', '.join(val)}"))
     except Exception as e:  # noqa: BLE001
         rows.append(("hook on v1 PPOTrainer._compute_advantage", False, f"cannot import verl's v1 trainer: {e}"))
+    import verl.utils.tensordict_utils as td_utils
+
+    fixed = is_patched(td_utils.maybe_fix_3d_position_ids)
+    rows.append(("mRoPE position-id fix (docs/mrope_position_bug.md)", fixed, "installed" if fixed else "not installed"))
     st = importlib.util.find_spec("sentence_transformers") is not None
     rows.append(("sentence-transformers", st, "importable" if st else "`pip install sentence-transformers`"))
     return rows
