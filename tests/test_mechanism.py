@@ -79,8 +79,12 @@ def test_score_in_verls_signature_and_through_the_mupo_reward_manager():
     assert res == {"score": 1.0, "acc": 1.0, "format": 1.0, "answer": "2", "strategy": "pass",
                    "data_source": task.DATA_SOURCE}
     assert task.compute_score(task.DATA_SOURCE, good, "3")["acc"] == 0.0
-    no_format = task.compute_score(task.DATA_SOURCE, "climb over \\boxed{2}", "2")
+    no_format = task.compute_score(task.DATA_SOURCE, "<think> climb over \\boxed{2}", "2")
     assert (no_format["acc"], no_format["format"]) == (1.0, 0.0)
+    # an answer the reasoning does not produce is wrong, even when it is the key
+    unsupported = good.replace("\\boxed{2}", "\\boxed{1}")
+    assert task.compute_score(task.DATA_SOURCE, unsupported, "1")["acc"] == 0.0
+    assert task.compute_score(task.DATA_SOURCE, "\\boxed{1}", "1")["acc"] == 0.0  # no reasoning at all
     for garbage in (None, 17, "", "\\boxed{", "<think>"):
         r = task.compute_score(task.DATA_SOURCE, garbage, "1")
         assert r["acc"] == 0.0 and r["strategy"] == task.OTHER

@@ -22,8 +22,11 @@ acc@k of a mixture exceeds acc@k of any single strategy for k >= 2.
 
 A strategy can also be carried out wrongly (the warm start is taught to, :func:`trace` with
 ``error_rate``): the reasoning follows the road but the answer is a digit 4-9, wrong for every
-class. So correctness = the right strategy for the problem x a correct execution, and RL can
-improve both the choice and the execution.
+class. The scorer accepts an answer only when the reasoning produces it (the boxed digit is the
+answer of the strategy the reasoning follows), as a verifier of the derivation would: correctness
+= the right strategy for the problem x a correct execution, and RL can improve both. (Without that
+rule RL learns to box the best-on-average answer after any reasoning, and the reasoning that MUPO
+embeds stops deciding the outcome; see docs/mechanism.md.)
 
 The strategy of a response is known by construction (:func:`classify`: the word that opens its
 reasoning); it is used for measurement only, MUPO sees the embeddings of the reasoning text.
@@ -161,17 +164,20 @@ def rl_record(digits, index: int, split: str, weights=CLASS_WEIGHTS) -> dict:
 def compute_score(data_source=None, solution_str="", ground_truth="", extra_info=None, **kwargs) -> dict:
     """verl's custom-reward signature: ``{"score": acc, "acc": 0/1, "format": 0/1, "answer": the boxed
     answer, "strategy": the :func:`classify` name, "data_source"}``. ``acc`` is 1 when the last
-    ``\\boxed{}`` holds the ground truth. Never raises. (The answer is not returned as ``pred``: verl
+    ``\\boxed{}`` holds the ground truth *and* that is the answer of the strategy the reasoning
+    follows (an answer the reasoning does not produce is wrong). Never raises. (The answer is not returned as ``pred``: verl
     would bootstrap majority votes over it in every validation, the slowest part of it here.)"""
     from verl_mupo.scoring import last_boxed
     from verl_mupo.text import has_valid_format
 
     text = solution_str if isinstance(solution_str, str) else str(solution_str)
+    strategy = classify(text)
     try:
         pred = last_boxed(text)
-        acc = float(pred is not None and pred.strip() == str(ground_truth).strip())
+        supported = strategy != OTHER and pred is not None and pred.strip() == str(_BY_NAME[strategy].answer)
+        acc = float(supported and pred.strip() == str(ground_truth).strip())
         fmt = float(has_valid_format(text))
     except Exception:  # noqa: BLE001 - never raise inside verl's reward loop
         pred, acc, fmt = None, 0.0, 0.0
     return {"score": acc, "acc": acc, "format": fmt, "answer": "" if pred is None else str(pred),
-            "strategy": classify(text), "data_source": str(data_source)}
+            "strategy": strategy, "data_source": str(data_source)}
