@@ -72,7 +72,7 @@ def test_one_group_equals_verl_grpo_bitwise_except_constant_groups(sizes, kind, 
     """K=1 (lambda=0) is verl's grpo bit for bit on every row of a group whose scores differ. Where
     they differ, and why: a group whose scores are all equal gets exactly 0 here; verl gives a lone
     response its raw score (mean 0, std 1) and a group of equal scores that float32 cannot represent
-    exactly (0.6, 0.1...) the ulp error of its mean divided by eps=1e-6, up to ~0.06."""
+    exactly (0.6, 0.7...) the ulp error of its mean divided by eps=1e-6, up to ~0.11."""
     g = torch.Generator().manual_seed(seed)
     n = sum(sizes)
     if kind == "binary":
@@ -95,7 +95,8 @@ def test_one_group_equals_verl_grpo_bitwise_except_constant_groups(sizes, kind, 
     assert torch.equal(ours[~c], theirs[~c])
     assert torch.all(ours[c] == 0)
     alone = torch.from_numpy(np.array([(idx == u).sum() == 1 for u in idx]))
-    assert torch.all(theirs[c & ~alone].abs() < 0.1)  # verl's rounding noise in equal groups
+    # verl's rounding noise in equal groups: measured up to 0.106 (eleven to sixteen rewards of 0.7)
+    assert torch.all(theirs[c & ~alone].abs() < 0.15)
 
 
 def test_equal_rewards_give_exact_zeros_where_verl_gives_noise():

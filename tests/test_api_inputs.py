@@ -9,11 +9,15 @@ import pytest
 import torch
 
 from verl_mupo import (
+    ConfigError,
     MupoConfig,
     compute_mupo_advantages,
     constrained_partition,
     diversity_bonus,
+    diversity_weight,
+    load_balance_weights,
     mean_pairwise_distance,
+    partition_inertia,
     run_group_stage,
 )
 
@@ -167,3 +171,129 @@ def test_string_scores_and_ragged_inputs_are_refused():
         compute_mupo_advantages(np.array(["1", "0"]), ["a", "a"], [0, 0])
     with pytest.raises(ValueError, match="2-D"):
         constrained_partition(np.ones(6), np.zeros(6))
+
+
+# --- review fixes: lists of mixed kinds, one label check, diversity_weight arguments, seed, flags ---
+
+MIXED_LISTS = {
+    "int and str": [1, 1, 1, "1", "1", "1"],
+    "bool and int": [True] * 3 + [1] * 3,
+    "bytes and str": [b"a"] * 3 + ["a"] * 3,
+    "int and float": [1] * 3 + [2.0] * 3,
+}
+
+
+@pytest.mark.parametrize("idx", list(MIXED_LISTS.values()), ids=list(MIXED_LISTS))
+@pytest.mark.parametrize("container", [list, tuple])
+def test_python_lists_of_mixed_kinds_of_prompt_ids_are_refused(idx, container):
+    """A list went through np.asarray first, which turned [1, "1"] into the strings "1", "1" (and
+    [True, 1] into 1, 1): six rows became one prompt, silently, with the 6-row one-group values."""
+    idx = container(idx)
+    for call in (
+        lambda: compute_mupo_advantages(np.array([1.0, 0, 1, 0, 0, 1]), idx, np.zeros(6, int)),
+        lambda: load_balance_weights(idx, np.zeros(6, int)),
+        lambda: constrained_partition(_emb(6), idx, 1, 3),
+        lambda: diversity_bonus(_emb(6), idx, np.array([0, 0, 0, 1, 1, 1]), np.ones(6)),
+        lambda: mean_pairwise_distance(_emb(6), idx),
+        lambda: run_group_stage(_emb(6), idx, np.ones(6), MupoConfig(num_groups=1), 0.3),
+    ):
+        with pytest.raises(ValueError, match="mixes kinds of prompt ids"):
+            call()
+
+
+def test_twelve_rows_of_two_kinds_are_not_clustered_as_one_prompt():
+    idx = [1] * 6 + ["1"] * 6
+    with pytest.raises(ValueError, match=r"mixes kinds of prompt ids \(int, str\)"):
+        constrained_partition(_emb(12), idx, 2, 3)
+    with pytest.raises(ValueError, match="mixes kinds"):
+        run_group_stage(_emb(12), idx, np.ones(12), MupoConfig(num_groups=2), 0.3)
+    # one kind in a list is fine and equals the array: two prompts of 6, two groups each
+    lab = constrained_partition(_emb(12), [1] * 6 + [2] * 6, 2, 3)
+    np.testing.assert_array_equal(lab, constrained_partition(_emb(12), np.repeat([1, 2], 6), 2, 3))
+    assert sorted(np.bincount(lab[:6])) == [3, 3] and sorted(np.bincount(lab[6:])) == [3, 3]
+
+
+@pytest.mark.parametrize("labels, match", [(LAB * 0.7, "labels must be integers"), (LAB - 5, ">= -1"),
+                                           (np.full(12, np.nan), "labels must be integers")])
+def test_diversity_bonus_checks_labels_as_the_advantages_do(labels, match):
+    """0.7 used to be truncated to 0 (a bonus of 0 everywhere) and -5 read as 'not clustered'."""
+    with pytest.raises(ValueError, match=match):
+        diversity_bonus(_emb(), IDX, labels, np.ones(12))
+    with pytest.raises(ValueError, match=match):
+        compute_mupo_advantages(SCORES.astype(float), IDX, labels)
+    with pytest.raises(ValueError, match=match):
+        partition_inertia(_emb(), IDX, labels)
+    # integral floats are integers everywhere
+    np.testing.assert_array_equal(diversity_bonus(_emb(), IDX, LAB.astype(float), np.ones(12)),
+                                  diversity_bonus(_emb(), IDX, LAB, np.ones(12)))
+
+
+@pytest.mark.parametrize("correct", [np.full(12, 0.5), np.full(12, np.nan), np.full(12, 2.0)])
+def test_diversity_bonus_needs_binary_correctness(correct):
+    """0.5 used to count silently as 'not correct'."""
+    with pytest.raises(ValueError, match="binary accuracy"):
+        diversity_bonus(_emb(), IDX, LAB, correct)
+
+
+@pytest.mark.parametrize("args, match", [
+    ((math.nan, 10), "step must be an integer"),
+    ((-1, 10), "step must be >= 0"),
+    ((2.5, 10), "step must be an integer"),
+    (("3", 10), "step must be an integer"),
+    ((3, -1), "total_steps must be >= 0"),
+    ((3, None), "total_steps must be an integer"),
+    ((5, 10, 0.1, 0.4), "lambda_min <= lambda_max"),                     # an increasing schedule
+    ((5, 10, 0.4, 0.1, "exponential", -1.0), "lambda_decay_rate"),      # 59.4
+    ((5, 10, math.inf, 0.1), "lambda_max .* must be finite"),
+    ((5, 10, 0.4, math.nan), "lambda_min .* must be finite"),
+    ((5, 10, "0.4", 0.1), "lambda_max .* must be a finite number"),
+    ((5, 10, 0.4, -0.1), "lambda_min <= lambda_max"),
+    ((5, 10, 0.4, 0.1, "linear"), "algorithm.mupo.lambda_schedule"),
+    ((5, 10, 0.4, 0.0, "exponential"), "lambda_min > 0"),
+])
+def test_diversity_weight_refuses_bad_arguments(args, match):
+    """These returned nan, 0.25 (increasing), 59.4, inf, or a TypeError."""
+    with pytest.raises(ValueError, match=match):
+        diversity_weight(*args)
+
+
+def test_diversity_weight_and_mupo_config_share_their_checks():
+    for kw in ({"lambda_max": 0.1, "lambda_min": 0.4}, {"lambda_decay_rate": -1.0},
+               {"lambda_schedule": "exponential", "lambda_min": 0.0}):
+        with pytest.raises(ConfigError):
+            MupoConfig(**kw)
+    assert diversity_weight(np.int64(5), 10.0, np.float32(0.4), 0.1) == pytest.approx(0.25)  # numpy numbers are fine
+
+
+@pytest.mark.parametrize("seed, match", [(-1, "must be >= 0"), (None, "must be an integer"), (1.5, "must be an integer"),
+                                         ("0", "must be an integer")])
+def test_partition_seed_errors_name_the_seed(seed, match):
+    with pytest.raises(ValueError, match=rf"seed \(algorithm.mupo.seed\) {match}"):
+        constrained_partition(_emb(), IDX, 2, 3, seed=seed)
+
+
+@pytest.mark.parametrize("flag", ["false", "True", 0, None])
+def test_norm_adv_by_std_must_be_a_bool(flag):
+    """The string "false" used to count as true."""
+    with pytest.raises(ValueError, match="norm_adv_by_std"):
+        compute_mupo_advantages(SCORES.astype(float), IDX, LAB, norm_adv_by_std=flag)
+    compute_mupo_advantages(SCORES.astype(float), IDX, LAB, norm_adv_by_std=np.bool_(False))
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("dim", [5, 384, 1024])
+def test_identical_responses_earn_exactly_zero_diversity(seed, dim):
+    """Float32 normalisation left 8e-08 .. 3e-07 for identical rows (seed 2, dim 384: 1.6e-07)."""
+    row = np.random.default_rng(seed).standard_normal((1, dim)).astype(np.float32)
+    e = np.tile(row, (6, 1))
+    lab = np.array([0, 0, 0, 1, 1, 1])
+    d = diversity_bonus(e, np.zeros(6), lab, np.ones(6))
+    assert d.dtype == np.float32 and np.all(d == 0)
+    assert torch.all(diversity_bonus(torch.from_numpy(e).bfloat16(), np.zeros(6), lab, np.ones(6)) == 0)
+    res = run_group_stage(e, np.zeros(6), np.ones(6), MupoConfig(num_groups=2), 0.4)
+    assert np.all(res.diversity == 0)
+    # distinct rows still earn their distance, to float32 precision
+    e2 = e.copy()
+    e2[3:] = np.random.default_rng(seed + 100).standard_normal((1, dim))
+    u = e2 / np.linalg.norm(e2, axis=1, keepdims=True)
+    np.testing.assert_allclose(diversity_bonus(e2, np.zeros(6), lab, np.ones(6)), 1 - (u[0] @ u[3]), rtol=1e-5)

@@ -73,14 +73,85 @@ def one_per_row(x, name: str, num_rows: int) -> np.ndarray:
     return arr
 
 
+def check_number(name: str, value) -> float:
+    """``value`` as a float after checking it is a finite real number (not a bool or a string)."""
+    if isinstance(value, (bool, np.bool_, str)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
 def check_positive(name: str, value, allow_zero: bool) -> float:
     """``value`` as a float after checking it is a finite number ``> 0`` (``>= 0`` with ``allow_zero``)."""
-    if isinstance(value, (bool, str)) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_, str)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     v = float(value)
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         raise ValueError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}, got {value!r}")
     return v
+
+
+def check_integer(name: str, value, minimum: int | None = None) -> int:
+    """``value`` as an int after checking it is an integer (a Python or numpy int, or a float with an
+    integral value such as 3.0; never a bool or a string) ``>= minimum``."""
+    ok = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not ok and isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        ok = True
+    if not ok:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` after checking it is a bool (Python or numpy): ``"false"`` is not false."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def group_labels(labels, num_rows: int) -> np.ndarray:
+    """``labels`` as a ``(num_rows,)`` int64 array of group ids: integers (integral floats such as
+    1.0 are accepted), ``>= -1`` (``-1``: a row left out of clustering).
+
+    Raises:
+        ValueError: a wrong length, non-integer labels (0.7 would be truncated to 0), labels below -1."""
+    lab = one_per_row(labels, "labels", num_rows)
+    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool):
+        ok = np.issubdtype(lab.dtype, np.floating) and bool(np.isfinite(lab).all())
+        as_int = lab.astype(np.int64) if ok else None
+        if as_int is None or not np.array_equal(as_int, lab):
+            raise ValueError(f"labels must be integers (group of each row, -1 for rows left out), got dtype {lab.dtype}"
+                             + (f" with values like {lab[lab != np.round(lab)][:3].tolist()}" if ok else ""))
+        lab = as_int
+    lab = lab.astype(np.int64)
+    if num_rows and lab.min() < -1:
+        raise ValueError(f"labels must be >= -1 (-1: row left out of clustering), got {int(lab.min())}")
+    return lab
+
+
+def check_binary_accuracy(acc, num_rows: int | None = None, name: str = "acc") -> np.ndarray:
+    """``acc`` as a float64 array (``(num_rows,)`` when given) after checking every entry is 0 or 1
+    (the precision gate of the diversity term needs it).
+
+    Raises:
+        ValueError: a wrong length, or values other than 0 and 1 (NaN included)."""
+    a = as_numpy(acc).reshape(-1) if num_rows is None else one_per_row(acc, name, num_rows)
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise ValueError(f"{name} must be numbers 0 or 1, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    ok = (a == 0) | (a == 1)
+    if not ok.all():
+        bad = a[~ok][:5].tolist()
+        raise ValueError(
+            f"MUPO needs a binary accuracy per response ({name}), got values like {bad}. Make the reward function "
+            "(reward.custom_reward_function.*) return a dict with 'acc' in {0, 1}, or use "
+            "reward.reward_manager.name=mupo with verl_mupo's scorer."
+        )
+    return a
 
 
 def _id_family_of_type(t: type) -> str:
@@ -105,12 +176,17 @@ def prompt_ids(index, num_rows: int) -> tuple[np.ndarray, int]:
     Raises:
         ValueError: ``index`` does not have ``num_rows`` entries, or mixes kinds of ids (``1`` and
             ``"1"`` would otherwise be merged into one prompt)."""
+    if isinstance(index, (list, tuple)):
+        # keep each id's own type: np.asarray would turn [1, "1"] into the strings "1", "1" and
+        # [True, 1] into the integers 1, 1 before the kinds could be compared
+        index = np.asarray(index, dtype=object) if len(index) else np.asarray(index)
     idx = one_per_row(index, "index", num_rows)
     if idx.dtype == object:
         families = {_id_family_of_type(t) for t in set(map(type, idx.tolist()))}
         if len(families) > 1:
-            raise ValueError(f"index mixes kinds of prompt ids ({', '.join(sorted(families))}); 1 and '1' would "
-                             "become one prompt. Give every row the same kind of id (verl's uid strings)")
+            raise ValueError(f"index mixes kinds of prompt ids ({', '.join(sorted(families))}): ids of different kinds "
+                             "that look alike (1 and '1', True and 1, b'a' and 'a') would become one prompt. Give every "
+                             "row the same kind of id (verl's uid strings)")
         if families == {"int"}:
             idx = idx.astype(np.int64)
         elif families == {"float"}:

@@ -16,7 +16,7 @@ for bit, with one exception:
 
 - a group whose scores are all equal (a group of one response included) gets advantage exactly 0.
   verl's float32 mean of equal values that are not exactly representable (nine rewards of 0.6) is
-  off by an ulp, and dividing that by ``std + eps = eps`` gives advantages up to ~0.06 instead of 0;
+  off by an ulp, and dividing that by ``std + eps = eps`` gives advantages up to ~0.11 instead of 0;
   verl gives a lone response its raw score (mean 0, std 1). MUPO's lambda-dependent rewards make such
   groups routine, so here they carry no signal at all.
 
@@ -29,28 +29,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from verl_mupo._arrays import as_numpy, check_positive, floats_like, is_tensor, one_per_row, prompt_ids
+from verl_mupo._arrays import as_numpy, check_bool, check_positive, floats_like, group_labels, is_tensor, prompt_ids
 
 __all__ = ["compute_mupo_advantages", "load_balance_weights"]
-
-
-def _labels(labels, num_rows: int) -> np.ndarray:
-    lab = one_per_row(labels, "labels", num_rows)
-    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool):
-        as_int = lab.astype(np.int64) if np.issubdtype(lab.dtype, np.floating) and np.isfinite(lab).all() else None
-        if as_int is None or not np.array_equal(as_int, lab):
-            raise ValueError(f"labels must be integers (group of each row, -1 for rows left out), got dtype {lab.dtype}")
-        lab = as_int
-    lab = lab.astype(np.int64)
-    if num_rows and lab.min() < -1:
-        raise ValueError(f"labels must be >= -1 (-1: row left out of clustering), got {int(lab.min())}")
-    return lab
 
 
 def _group_ids(index, labels, num_rows: int):
     """Dense id of each (prompt, label) pair. Returns ``(gid (B,), prompt (B,), label (B,))``."""
     prompt, _ = prompt_ids(index, num_rows)
-    lab = _labels(labels, num_rows)
+    lab = group_labels(labels, num_rows)
     key = prompt * (int(lab.max(initial=0)) + 2) + (lab + 1)
     _, gid = np.unique(key, return_inverse=True)
     return gid.reshape(-1), prompt, lab
@@ -107,10 +94,12 @@ def compute_mupo_advantages(
 
     Raises:
         ValueError: NaN/inf scores, arrays of different lengths, mixed kinds of prompt ids,
-            non-integer labels, ``beta`` or ``epsilon`` out of range.
+            non-integer labels or labels below -1, ``beta`` or ``epsilon`` out of range,
+            ``norm_adv_by_std`` not a bool (the string ``"false"`` would count as true).
     """
     beta = check_positive("beta (algorithm.mupo.beta)", beta, allow_zero=True)
     epsilon = check_positive("epsilon", epsilon, allow_zero=False)
+    norm_adv_by_std = check_bool("norm_adv_by_std (algorithm.norm_adv_by_std_in_grpo)", norm_adv_by_std)
     was_tensor = is_tensor(scores)
     if was_tensor:
         s = scores.detach()

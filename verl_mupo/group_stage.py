@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from verl_mupo._arrays import as_numpy, one_per_row, prompt_ids
+from verl_mupo._arrays import as_numpy, check_binary_accuracy, one_per_row, prompt_ids
 from verl_mupo.advantages import load_balance_weights
 from verl_mupo.config import MupoConfig
 from verl_mupo.diversity import diversity_bonus, mean_pairwise_distance
@@ -63,21 +63,6 @@ class GroupStageResult:
     filtered: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     all_correct: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     metrics: dict = field(default_factory=dict)
-
-
-def check_binary_accuracy(acc, num_rows: int | None = None) -> np.ndarray:
-    """``acc`` as float64, after checking every entry is 0 or 1 (the precision gate needs it)."""
-    a = as_numpy(acc).reshape(-1) if num_rows is None else one_per_row(acc, "acc", num_rows)
-    a = a.astype(np.float64)
-    ok = (a == 0) | (a == 1)
-    if not ok.all():
-        bad = a[~ok][:5].tolist()
-        raise ValueError(
-            f"MUPO needs a binary accuracy per response, got values like {bad}. Make the reward function "
-            "(reward.custom_reward_function.*) return a dict with 'acc' in {0, 1}, or use "
-            "reward.reward_manager.name=mupo with verl_mupo's scorer."
-        )
-    return a
 
 
 def run_group_stage(

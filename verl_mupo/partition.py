@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from verl_mupo._arrays import as_numpy, group_rows, like_input, one_per_row, prompt_ids, unit_rows
+from verl_mupo._arrays import as_numpy, check_integer, group_labels, group_rows, like_input, one_per_row, prompt_ids, unit_rows
 
 __all__ = ["constrained_partition", "effective_num_groups", "partition_inertia", "PartitionResult"]
 
@@ -35,12 +35,11 @@ __all__ = ["constrained_partition", "effective_num_groups", "partition_inertia",
 def _int_arg(name: str, value, minimum: int) -> int:
     """``value`` as an int after checking it is an integer ``>= minimum`` (the message names the
     ``algorithm.mupo`` key)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} (algorithm.mupo.{name}) must be an integer, got {value!r}")
+    value = check_integer(f"{name} (algorithm.mupo.{name})", value)
     if value < minimum:
         why = " (a group of one response has no baseline)" if name == "min_group_size" else ""
         raise ValueError(f"{name} (algorithm.mupo.{name}) must be >= {minimum}{why}, got {value}")
-    return int(value)
+    return value
 
 
 def effective_num_groups(num_responses: int | np.ndarray, num_groups: int, min_group_size: int):
@@ -88,7 +87,7 @@ def constrained_partition(
             strings; ``1`` and ``"1"`` in one batch are refused).
         num_groups: K, the number of groups per prompt (paper: 3), >= 1.
         min_group_size: G_min, the smallest allowed group (paper: 3), >= 2.
-        seed: seed of the random projection and of k-means++ initialisation.
+        seed: seed of the random projection and of k-means++ initialisation, an integer >= 0.
         n_init: restarts per prompt; the one with the lowest inertia wins.
         max_iter: Lloyd iterations per restart.
         valid: optional ``(B,)`` bool mask. Invalid rows (empty or failed responses) take no part in
@@ -106,6 +105,7 @@ def constrained_partition(
     min_group_size = _int_arg("min_group_size", min_group_size, 2)
     n_init = _int_arg("n_init", n_init, 1)
     max_iter = _int_arg("max_iter", max_iter, 1)
+    seed = _int_arg("seed", seed, 0)
     x, nonzero = unit_rows(embeddings)
     mask = np.ones(len(x), dtype=bool) if valid is None else one_per_row(valid, "valid", len(x)).astype(bool)
     if not np.all(nonzero[mask]):
@@ -149,7 +149,7 @@ def partition_inertia(embeddings, index, labels) -> float:
     """Sum over prompts and groups of squared Euclidean distances of L2-normalised rows to their
     group mean (the k-means objective, comparable with ``k_means_constrained``'s ``inertia_``)."""
     x = unit_rows(as_numpy(embeddings).astype(np.float64))[0]
-    lab = one_per_row(labels, "labels", len(x)).astype(np.int64)
+    lab = group_labels(labels, len(x))
     total = 0.0
     for rows in group_rows(index, len(x)):
         for k in np.unique(lab[rows]):
