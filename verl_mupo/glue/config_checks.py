@@ -8,22 +8,49 @@ import logging
 
 from omegaconf import OmegaConf
 
-from verl_mupo.config import ConfigError, MupoConfig, run_settings
+from verl_mupo.config import ConfigError, MupoConfig, mupo_mode, run_settings
 
 logger = logging.getLogger(__name__)
 
 SUPPORTED_TRAINER_MODES = ("sync", "colocate_async", "separate_async")
 
 
+def check_estimator(config) -> None:
+    """Refuse MUPO settings that would do nothing: an ``algorithm.mupo`` block whose
+    ``monitor_only`` is false with an estimator other than ``mupo`` (e.g. ``+mupo@algorithm.mupo=paper``
+    with ``algorithm.adv_estimator=grpo``) would train plain GRPO without a single ``mupo/*`` metric.
+    Plain GRPO without ``algorithm.mupo`` and the monitored baseline (``grpo_monitor``) pass.
+
+    A start-up check only (the driver's ``validate_config``): the trainer hook treats such a config
+    as MUPO off, as it treats plain GRPO.
+
+    Raises:
+        ConfigError: naming ``algorithm.adv_estimator`` and ``algorithm.mupo.monitor_only``.
+    """
+    algo = config.get("algorithm", None) if hasattr(config, "get") else None
+    if algo is None or algo.get("mupo", None) is None or mupo_mode(algo) is not None:
+        return
+    estimator = algo.get("adv_estimator", None)
+    raise ConfigError(
+        f"algorithm.mupo is set but algorithm.adv_estimator={estimator} and algorithm.mupo.monitor_only=false: "
+        f"this run would train plain {estimator} with MUPO's settings ignored and no mupo/* metrics. Set "
+        "algorithm.adv_estimator=mupo to train MUPO, or use +mupo@algorithm.mupo=grpo_monitor "
+        "(algorithm.mupo.monitor_only=true) for the GRPO baseline with MUPO's metrics, or drop algorithm.mupo "
+        "for plain GRPO."
+    )
+
+
 def check_mupo_config(config) -> MupoConfig | None:
     """Validate the MUPO parts of a full verl config. Returns the run's settings
     (:func:`verl_mupo.config.run_settings`: embedder placement resolved), or ``None`` when the run
-    uses neither ``adv_estimator=mupo`` nor ``algorithm.mupo.monitor_only``.
+    uses neither ``adv_estimator=mupo`` nor ``algorithm.mupo.monitor_only`` (and has no
+    ``algorithm.mupo`` block: :func:`check_estimator`).
 
     Raises:
         ConfigError: with the name of the setting to change.
     """
-    cfg = run_settings(config)
+    cfg = run_settings(config)  # bad keys and values first, whatever the estimator
+    check_estimator(config)
     if cfg is None:
         return None
     trainer = config.get("trainer", {})
@@ -55,5 +82,6 @@ def check_mupo_config(config) -> MupoConfig | None:
             "verl_mupo: reward.reward_manager.name=%s; MUPO needs a binary 'acc' per response. "
             "reward.reward_manager.name=mupo provides it (and format); other managers must return it.", manager,
         )
-    logger.warning("verl_mupo: algorithm.mupo.embedder.placement resolves to %s", cfg.embedder.placement)
+    logger.warning("verl_mupo: algorithm.mupo.embedder.placement resolves to %s, embedder.device to %s",
+                   cfg.embedder.placement, cfg.embedder.device or "null (the actor's GPU)")
     return cfg

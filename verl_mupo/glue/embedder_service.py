@@ -111,7 +111,8 @@ class EmbedderService:
             self.shutdown()
             raise EmbedderPlacementError(
                 f"the MUPO embedder actors failed to start: {e}. Check algorithm.mupo.embedder.model "
-                "(a local path or a model the nodes can download) and algorithm.mupo.embedder.dtype."
+                "(a local path or a model the nodes can download), algorithm.mupo.embedder.device (null: the "
+                "actor's GPU) and algorithm.mupo.embedder.dtype."
             ) from e
         self.start_seconds = time.perf_counter() - t0
 
