@@ -281,9 +281,10 @@ def test_norm_adv_by_std_must_be_a_bool(flag):
 
 
 @pytest.mark.parametrize("seed", range(12))
-@pytest.mark.parametrize("dim", [5, 384, 1024])
+@pytest.mark.parametrize("dim", [5, 384, 1024, 4096])
 def test_identical_responses_earn_exactly_zero_diversity(seed, dim):
-    """Float32 normalisation left 8e-08 .. 3e-07 for identical rows (seed 2, dim 384: 1.6e-07)."""
+    """Float32 rounding left 8e-08 .. 3e-07 for identical rows (seed 2, dim 384: 1.6e-07); a mean
+    distance below ZERO_DISTANCE (1e-5) now counts as 0."""
     row = np.random.default_rng(seed).standard_normal((1, dim)).astype(np.float32)
     e = np.tile(row, (6, 1))
     lab = np.array([0, 0, 0, 1, 1, 1])
@@ -297,3 +298,14 @@ def test_identical_responses_earn_exactly_zero_diversity(seed, dim):
     e2[3:] = np.random.default_rng(seed + 100).standard_normal((1, dim))
     u = e2 / np.linalg.norm(e2, axis=1, keepdims=True)
     np.testing.assert_allclose(diversity_bonus(e2, np.zeros(6), lab, np.ones(6)), 1 - (u[0] @ u[3]), rtol=1e-5)
+
+
+def test_near_identical_responses_below_the_zero_distance_earn_nothing():
+    from verl_mupo.diversity import ZERO_DISTANCE
+
+    assert ZERO_DISTANCE == 1e-5
+    lab = np.array([0, 0, 0, 1, 1, 1])
+    for angle, want_zero in ((1e-3, True), (1e-2, False)):  # 1 - cos = angle^2 / 2: 5e-7 and 5e-5
+        e = np.array([[1.0, 0.0]] * 3 + [[np.cos(angle), np.sin(angle)]] * 3)
+        d = diversity_bonus(e, np.zeros(6), lab, np.ones(6))
+        assert np.all(d == 0) if want_zero else np.allclose(d, 1 - np.cos(angle), rtol=1e-9)

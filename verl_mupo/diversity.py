@@ -16,7 +16,6 @@ import math
 import numpy as np
 
 from verl_mupo._arrays import (
-    as_numpy,
     check_binary_accuracy,
     check_integer,
     check_number,
@@ -30,8 +29,9 @@ __all__ = ["diversity_bonus", "diversity_weight", "mean_pairwise_distance", "che
 
 LAMBDA_SCHEDULES = ("cosine", "exponential", "constant")
 
-#: Mean cosine distances below this are float64 rounding (identical responses give ~1e-16) and count as 0.
-ZERO_DISTANCE = 1e-12
+#: Mean cosine distances below this count as 0: identical responses leave float32 rounding (measured up to
+#: 2e-7 for 5-d, 5e-7 for 1024-d, 1e-6 for 4096-d rows), and a mean cosine above 0.99999 is one strategy.
+ZERO_DISTANCE = 1e-5
 
 
 def _segment_sums(x: np.ndarray, segment: np.ndarray, num_segments: int) -> np.ndarray:
@@ -60,14 +60,15 @@ def diversity_bonus(embeddings, index, labels, correct):
         ``(B,)`` float values in ``[0, 2]``, of the same kind as ``embeddings`` (numpy array or
         tensor on its device) and, for float embeddings, their dtype (float32 for integer ones); 0
         where the response is not correct, not clustered, or its prompt has one group. Computed in
-        float64 on rows normalised in float64; a distance below ``ZERO_DISTANCE`` (1e-12, float64
-        rounding) is 0, so identical responses earn exactly 0.
+        float32 (float64 for float64 embeddings); a mean distance below ``ZERO_DISTANCE`` (1e-5,
+        i.e. a mean cosine above 0.99999) is 0, so identical responses earn exactly 0 rather than
+        float32 rounding (up to 1e-6 for identical 4096-d rows, measured).
 
     Raises:
         ValueError: arrays of different lengths, mixed kinds of prompt ids, non-integer labels or
             labels below -1, ``correct`` not 0 or 1, NaN/inf embeddings.
     """
-    x = unit_rows(as_numpy(embeddings).astype(np.float64, copy=False))[0]
+    x = unit_rows(embeddings)[0]
     b = x.shape[0]
     lab = group_labels(labels, b)
     acc = check_binary_accuracy(correct, b, "correct")
@@ -77,7 +78,7 @@ def diversity_bonus(embeddings, index, labels, correct):
     clustered = lab >= 0
     kmax = int(lab.max(initial=0)) + 1
     pg = prompt * kmax + np.where(clustered, lab, 0)  # (prompt, group) cell
-    xc = x * clustered[:, None]
+    xc = x * clustered[:, None].astype(x.dtype)
     s_pk = _segment_sums(xc, pg, num_prompts * kmax)
     s_p = s_pk.reshape(num_prompts, kmax, -1).sum(1)
     n_p = np.bincount(prompt, weights=clustered.astype(np.float64), minlength=num_prompts)
@@ -88,7 +89,7 @@ def diversity_bonus(embeddings, index, labels, correct):
     rows = np.nonzero(has_others & (acc == 1))[0]
     if len(rows):
         other_sum = s_p[prompt[rows]] - s_pk[pg[rows]]
-        mean_cos = np.einsum("bd,bd->b", x[rows], other_sum) / others[rows]
+        mean_cos = np.einsum("bd,bd->b", x[rows], other_sum).astype(np.float64) / others[rows]
         d = np.clip(1.0 - mean_cos, 0.0, 2.0)
         out[rows] = np.where(d < ZERO_DISTANCE, 0.0, d)
     return floats_like(out, embeddings)
