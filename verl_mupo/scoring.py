@@ -1,236 +1,268 @@
-"""Answer scorer for ViRL39K-style data (``\\boxed{}`` answers), in verl's custom-reward signature.
+"""Answer grader for ViRL39K-style data (``\\boxed{}`` answers), in verl's custom-reward signature.
 
 ``reward.custom_reward_function.path=pkg://verl_mupo.scoring reward.custom_reward_function.name=compute_score``
 
-Returns ``{"score", "acc" (0/1), "format" (0/1), "pred", "data_source"}``; ``score`` equals ``acc`` (the ``mupo`` reward
-manager composes the reward from ``acc`` and ``format``). Never raises on garbage input; math
-equivalence runs with a time bound.
+Returns ``{"score", "acc" (0/1), "format" (0/1), "pred", "data_source"}``; ``score`` equals ``acc`` (the
+``mupo`` reward manager composes the reward from ``acc`` and ``format``). Safe to call from many
+threads at once (verl's reward loop does); symbolic checks run in worker processes with a time
+budget each (:mod:`verl_mupo.grading.pool`, settings in :mod:`verl_mupo.grading.settings`). The rules,
+with their cases and the agreement with math-verify's and MathRuler's test suites, are in
+``docs/grader.md``.
 
-Matching, in order (the first rule that applies decides):
+Matching, in order (the first rule that decides, decides):
 
-1. the prediction is the content of the *last* ``\\boxed{...}`` (nested braces allowed); no box, no
-   credit;
-2. multiple choice (the ground truth is a single option letter A-J): the prediction's letter in any
-   common spelling (``C``, ``(C)``, ``C.``, ``C: text``, ``\\text{C}``, ``option C``), or the text of
-   option C when the options are known (``extra_info["options"]`` or parsed from the question);
-3. yes/no ground truths: the same word (``yes``/``true``/``correct`` ...);
-4. numbers: equal after removing units, thousands separators, ``%``, ``\\$`` and degree signs,
-   within a relative tolerance of 1e-4 (``50%`` also equals ``0.5``);
-5. normalised strings equal (LaTeX spacing, ``\\left``/``\\right``, ``\\dfrac`` -> ``\\frac`` ...);
-6. math-verify equivalence (fractions, roots, expressions, intervals), mathruler as fallback.
+1. the answer is the content of the *last* ``\\boxed{...}`` whose braces close; no box, no credit;
+   an answer longer than ``VERL_MUPO_GRADER_MAX_ANSWER_CHARS`` (1000) is wrong;
+2. presentation is removed from both sides (``\\text{}``, ``\\left``/``\\right``, LaTeX spacing,
+   ``\\dfrac``, ``$``, Unicode symbols: :func:`verl_mupo.grading.latex.clean`);
+3. multiple choice (the ground truth is a letter A-J, or several): the same letter(s) in any common
+   spelling, or the text of the right option when the options are known
+   (:mod:`verl_mupo.grading.choices`); two letters for one is wrong;
+4. yes/no ground truths: the same word alone (``yes``/``true``, ``no``/``false``);
+5. equal strings (up to whitespace) are equal;
+6. several answers in one (``8, 9``, ``8 \\text{ or } 9``, ``\\pm 2``) must be as many as the ground
+   truth's, matched in any order: a hedge is wrong unless the ground truth is that list;
+7. ``x = 3`` answers ``3`` and the other way round; two different names (``x = 3``, ``y = 3``) differ;
+8. a unit from the closed list (:mod:`verl_mupo.grading.units`: lengths, areas, volumes, angles,
+   percent, currency, time, mass, speed) is removed; a count word (``apples``) only when the ground
+   truth ends with it; never ``\\pi``, ``i``, ``e``, ``\\sqrt`` or a variable. Different listed units
+   differ (``12 cm`` is not ``12 m``);
+9. tuples and intervals element by element with the same brackets, sets (``\\{\\}``) and unions in
+   any order; a one-variable order relation is its interval (``x > 3`` is ``(3, \\infty)``,
+   ``x \\in [1, 2)`` is ``[1, 2)``);
+10. constants (``12``, ``1,000``, ``\\frac{3}{4}``, ``2\\sqrt{3}``, ``12\\pi``) are evaluated and equal
+    within a relative 1e-4 (:mod:`verl_mupo.grading.numeric`); ``50%`` equals ``50`` and ``0.5``;
+11. words (``triangle``) compare case-blind without a leading article; a number followed by words the
+    ground truth does not have is wrong;
+12. expressions in variables the evaluator reads are compared at four points (``x + 1`` and ``1 + x``;
+    ``2x`` is not ``2``), equations up to a constant factor (``y = 2x + 4``, ``2x - y + 4 = 0``);
+13. anything else goes to math-verify (trigonometry, logarithms, ``e``, ``i``, matrices), within the
+    time budget; a check that runs out of time is wrong.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as futures
-import multiprocessing
-import re
-import threading
+import logging
+from collections.abc import Mapping
+
+from verl_mupo.grading.boxed import last_boxed
+from verl_mupo.grading.choices import answer_letters, option_texts, truth_letters, yes_no
+from verl_mupo.grading.latex import clean, compact, is_words, words
+from verl_mupo.grading.numeric import evaluate, same_equation, same_function, values_equal
+from verl_mupo.grading.pool import GraderUnavailable, current_settings, symbolic_check
+from verl_mupo.grading.settings import GraderSettingsError
+from verl_mupo.grading.structure import (bracketed, relation_interval, split_name, strip_point_name, top_level_parts,
+                                         union_parts)
+from verl_mupo.grading.units import same_count_word, split_count_word, split_unit
+from verl_mupo.text import has_valid_format
 
 __all__ = ["compute_score", "last_boxed", "grade", "has_valid_format"]
 
-from verl_mupo.text import has_valid_format
-
-MATH_VERIFY_TIMEOUT_S = 5.0
-_LETTERS = "ABCDEFGHIJ"
+logger = logging.getLogger(__name__)
+_MAX_PARTS = 12  # more parts than this are compared as text only
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced; ``None`` if absent.
-
-    Not verl's ``math_reward.last_boxed_only_string`` + ``remove_boxed``: those keep the braces of
-    ``\\boxed {7}`` and assert on ``\\fbox{7}``."""
-    if not isinstance(text, str):
-        return None
-    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
-    for start in reversed(starts):
-        depth, i = 1, start
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            return text[start : i - 1].strip()
-    return None
-
-
-def _strip_text_macros(s: str) -> str:
-    s = re.sub(r"\\(?:text|textbf|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}", r"\1", s)
-    return s
-
-
-def _normalise(s: str) -> str:
-    s = _strip_text_macros(s)
-    s = s.replace("\\left", "").replace("\\right", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = s.replace("\\!", "").replace("\\,", "").replace("\\;", "").replace("\\ ", "").replace("$", "")
-    s = re.sub(r"\^\{?\\circ\}?|°|\\degree", "", s)
-    s = s.strip().rstrip(".").strip()
-    s = re.sub(r"\s+", "", s)
-    return s.lower()
-
-
-_MC_PATTERNS = [
-    r"^\(?([A-J])\)?$",  # C, (C)
-    r"^\(?([A-J])\)?[.:：)]",  # C. / C: text / C) text
-    r"^(?:option|choice|answer)\s*:?\s*\(?([A-J])\)?\b",  # option C
-]
-
-
-def _mc_letter(pred: str) -> str | None:
-    p = _strip_text_macros(pred).strip().strip("$").strip()
-    for pat in _MC_PATTERNS:
-        m = re.match(pat, p, flags=re.IGNORECASE)
-        if m:
-            return m.group(1).upper()
-    return None
-
-
-def _options(extra_info) -> dict[str, str]:
-    """Option letter -> text, from ``extra_info["options"]`` (list or dict) or the question text."""
-    if not isinstance(extra_info, dict):
-        return {}
-    opts = extra_info.get("options") or extra_info.get("choices")
-    if isinstance(opts, dict):
-        return {str(k).strip().upper()[:1]: str(v) for k, v in opts.items()}
-    if isinstance(opts, (list, tuple)):
-        return {_LETTERS[i]: str(v) for i, v in enumerate(opts[: len(_LETTERS)])}
-    q = extra_info.get("question") or ""
-    found = re.findall(r"(?:^|\n|\s)\(?([A-J])[).:]\s*([^\n]+?)(?=\s+\(?[A-J][).:]\s|\n|$)", str(q))
-    return {k: v.strip() for k, v in found}
-
-
-_YES = {"yes", "true", "correct", "right", "y"}
-_NO = {"no", "false", "incorrect", "wrong", "n"}
-
-
-def _yes_no(s: str) -> str | None:
-    w = re.sub(r"[^a-z]", "", _strip_text_macros(s).lower())
-    return "yes" if w in _YES else "no" if w in _NO else None
-
-
-def _number(s: str) -> float | None:
-    t = _strip_text_macros(s)
-    t = re.sub(r"\^\{?\\circ\}?|°|\\degree|\\%|%|\\\$|\$|,(?=\d{3}\b)", lambda m: "%" if "%" in m.group(0) else "", t)
-    pct = t.strip().endswith("%")
-    t = t.replace("%", "").strip()
-    t = re.sub(r"\s*(?:[a-zA-Z]+\^?\d?|\\[a-zA-Z]+)\s*$", "", t) if re.match(r"^-?[\d.]+\s*[a-zA-Z\\]", t) else t
-    frac = re.fullmatch(r"(-?)\\frac\{(-?[\d.]+)\}\{(-?[\d.]+)\}", t.replace(" ", ""))
-    try:
-        if frac:
-            v = float(frac.group(2)) / float(frac.group(3)) * (-1 if frac.group(1) else 1)
-        elif re.fullmatch(r"-?\d+/\d+", t.replace(" ", "")):
-            a, b = t.replace(" ", "").split("/")
-            v = float(a) / float(b)
-        elif re.fullmatch(r"-?(?:\d+\.?\d*|\.\d+)(?:e-?\d+)?", t.replace(" ", "")):
-            v = float(t.replace(" ", ""))
-        else:
-            return None
-    except (ValueError, ZeroDivisionError):
-        return None
-    return v / 100.0 if pct else v
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-4 * max(1.0, abs(a), abs(b))
-
-
-def _numbers_match(pred: str, gt: str) -> bool | None:
-    a, b = _number(pred), _number(gt)
-    if a is None or b is None:
-        return None
-    if _close(a, b):
-        return True
-    pct_pred, pct_gt = "%" in pred, "%" in gt
-    if pct_pred != pct_gt:  # "50%" vs "50" or "0.5"
-        return _close(a * 100, b) if pct_pred else _close(a, b * 100)
+def _no_symbolic(pred: str, gt: str) -> bool:
     return False
 
 
-def _symbolic_equal(pred: str, gt: str) -> bool:
-    try:
-        from math_verify import parse, verify
+def _decide(p: str, g: str, oracle) -> bool:
+    verdict = _compare(p, g, oracle)
+    return bool(oracle(*verdict)) if isinstance(verdict, tuple) else verdict
 
-        g = parse("$" + gt + "$", parsing_timeout=None)
-        p = parse("$" + pred + "$", parsing_timeout=None)
-        if g and p and verify(g, p, timeout_seconds=None):
+
+def _compare(p: str, g: str, oracle) -> bool | tuple[str, str]:
+    """Rules 5-11 on two cleaned answers: ``True``/``False``, or the pair left for math-verify (names
+    and units removed)."""
+    if compact(p) == compact(g):
+        return True
+    pp, gp = _distinct(top_level_parts(p)), _distinct(top_level_parts(g))
+    if len(pp) != len(gp):
+        pp, gp = _set_elements(pp), _set_elements(gp)  # \{1, 2\} answered by 1, 2 and the other way round
+        if len(pp) != len(gp) or len(gp) < 2:
+            return False  # a hedge (8 or 9 for 8) or missing answers
+    if len(gp) > 1:
+        return _same_collection(pp, gp, oracle)
+    return _compare_one(pp[0], gp[0], oracle) if pp and gp else False
+
+
+def _distinct(parts: list[str]) -> list[str]:
+    """Parts without repeats (``8, 8`` names one answer); order kept."""
+    seen, out = set(), []
+    for part in parts:
+        key = compact(part)
+        if key not in seen:
+            seen.add(key)
+            out.append(part)
+    return out
+
+
+def _set_elements(parts: list[str]) -> list[str]:
+    """The elements of a lone set ``\\{a, b\\}`` (or ``{a, b}``, as models write sets); other parts unchanged."""
+    b = bracketed(parts[0]) if len(parts) == 1 else None
+    return _distinct(top_level_parts(b[1])) if b is not None and b[0] in ("\\{", "{") and b[1].strip() else parts
+
+
+def _same_collection(pp: list[str], gp: list[str], oracle) -> bool:
+    """Every ground-truth part matched by its own answer part, in any order."""
+    if len(gp) > _MAX_PARTS:
+        return sorted(map(compact, pp)) == sorted(map(compact, gp))
+    left = list(pp)
+    for g in gp:
+        for i, p in enumerate(left):
+            if _decide(p, g, oracle):
+                del left[i]
+                break
+        else:
+            return False
+    return True
+
+
+def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
+    pn, pv = split_name(p)
+    gn, gv = split_name(g)
+    if pn is not None and gn is not None:
+        if compact(pn) != compact(gn):
+            return False  # x = 3 is not y = 3
+        p, g = pv, gv
+    elif pn is not None and "=" not in g:
+        p = pv
+    elif gn is not None and "=" not in p:
+        g = gv
+    if compact(p) == compact(g):
+        return True
+
+    p, pu = split_unit(p)
+    g, gu = split_unit(g)
+    if gu is None:
+        g_core, word = split_count_word(g)
+        if word is not None:
+            p_core, p_word = split_count_word(p)
+            if p_word is not None and not same_count_word(p_word, word):
+                return False
+            p, g = p_core, g_core
+    if pu is not None and gu is not None and pu != gu and "%" not in (pu, gu):
+        return False  # 12 cm is not 12 m
+    if compact(p) == compact(g) and "%" not in (pu, gu):
+        return True
+
+    p, g = strip_point_name(p), strip_point_name(g)
+    pr, gr = relation_interval(p), relation_interval(g)
+    if (pr is not None or gr is not None) and (pr or _interval_like(p)) and (gr or _interval_like(g)):
+        p, g = pr or p, gr or g  # x > 3 is (3, \infty)
+        if compact(p) == compact(g):
             return True
-    except Exception:  # noqa: BLE001 - garbage input is a mismatch
-        pass
-    try:
-        from mathruler.grader import grade_answer
+    pg, gg = union_parts(p), union_parts(g)
+    if len(pg) > 1 or len(gg) > 1:
+        return len(pg) == len(gg) and _same_collection(pg, gg, oracle)
+    pb, gb = bracketed(p), bracketed(g)
+    if pb is not None or gb is not None:
+        verdict = _compare_brackets(p, pb, g, gb, oracle)
+        if verdict is not None:
+            return verdict
 
-        return bool(grade_answer(pred, gt))
-    except Exception:  # noqa: BLE001
-        return False
+    pval, gval = evaluate(p), evaluate(g)
+    if pval is not None and gval is not None:
+        return _numbers_equal(pval, pu, gval, gu)
+    if is_words(p) or is_words(g):
+        return is_words(p) and is_words(g) and words(p) == words(g)
+    if split_count_word(p)[1] is not None and evaluate(split_count_word(p)[0]) is not None:
+        return False  # 5 apples for 5: a count word the ground truth does not have
+    same = same_equation(p, g) if "=" in p and "=" in g else same_function(p, g)
+    return (p, g) if same is None else same
 
 
-_POOL: futures.ProcessPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
+def _interval_like(s: str) -> bool:
+    return bracketed(s) is not None or len(union_parts(s)) > 1
 
 
-def _bounded_symbolic_equal(pred: str, gt: str, timeout: float = MATH_VERIFY_TIMEOUT_S) -> bool:
-    """:func:`_symbolic_equal` in a worker process, abandoned after ``timeout`` seconds (math-verify's
-    own timeouts use signals, which do not work in verl's reward threads)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        pool = _POOL
-    try:
-        return bool(pool.submit(_symbolic_equal, pred, gt).result(timeout=timeout))
-    except futures.TimeoutError:
-        with _POOL_LOCK:
-            if _POOL is pool:
-                for proc in list(getattr(pool, "_processes", {}).values()):
-                    proc.kill()
-                pool.shutdown(wait=False, cancel_futures=True)
-                _POOL = None
-        return False
-    except Exception:  # noqa: BLE001 - a broken pool is a mismatch, and a fresh pool next time
-        with _POOL_LOCK:
-            if _POOL is pool:
-                _POOL = None
-        return False
+_SAME_BRACKET = {"\\langle": "(", "\\rangle": ")"}
+
+
+def _compare_brackets(p, pb, g, gb, oracle) -> bool | None:
+    """Tuples, intervals and sets; a bracket around one element only is dropped (``(x+1)`` is ``x+1``)."""
+    pe = top_level_parts(pb[1]) if pb else None
+    ge = top_level_parts(gb[1]) if gb else None
+    if pb is not None and len(pe) == 1 and (gb is None or len(ge) == 1):
+        return _decide(pb[1], gb[1] if gb else g, oracle) if pb[1].strip() else False
+    if gb is not None and len(ge) == 1 and pb is None:
+        return _decide(p, gb[1], oracle) if gb[1].strip() else False
+    if pb is None or gb is None or len(pe) != len(ge):
+        return False  # a tuple against a single value, or tuples of different lengths
+    po, pc = (_SAME_BRACKET.get(x, x) for x in (pb[0], pb[2]))
+    go, gc = (_SAME_BRACKET.get(x, x) for x in (gb[0], gb[2]))
+    if "\\{" in (po, go):
+        return po == go and _same_collection(pe, ge, oracle)  # sets: any order
+    if (po, pc) != (go, gc):
+        return False  # [1, 2) is not (1, 2]
+    return all(_decide(a, b, oracle) for a, b in zip(pe, ge))
+
+
+def _numbers_equal(a: float, au: str | None, b: float, bu: str | None) -> bool:
+    """Equal values; a percent on one side only may be read either way (``50%`` is ``50`` and ``0.5``)."""
+    if (au == "%") == (bu == "%"):
+        return values_equal(a, b)
+    if au == "%":
+        return values_equal(a, b) or values_equal(a / 100.0, b)
+    return values_equal(a, b) or values_equal(a, b / 100.0)
 
 
 def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) -> bool:
-    """Whether the extracted answer ``pred`` matches ``ground_truth`` (rules 2-6 above)."""
+    """Whether the extracted answer ``pred`` matches ``ground_truth`` (rules 2-13 above).
+
+    ``ground_truth`` may be boxed (ViRL39K's raw answers are). ``extra_info`` may carry ``options``
+    (a list, A first, or a dict), ``question`` (options read from ``A. ...`` lines) and ``answer_type``
+    (``choices`` lets ``AC`` mean A and C; ``text``/``number`` turn the letter rule off). With
+    ``symbolic=False`` math-verify is never called (undecided answers are wrong).
+    """
     if pred is None or ground_truth is None:
         return False
     pred, gt = str(pred).strip(), str(ground_truth).strip()
     inner = last_boxed(gt)
     gt = inner if inner is not None else gt
-    if not pred or not gt:
+    if not pred or not gt or len(pred) > current_settings().max_answer_chars:
         return False
-    gt_letter = _mc_letter(gt) if len(_strip_text_macros(gt).strip("() .")) == 1 else None
-    if gt_letter:
-        letter = _mc_letter(pred)
-        if letter is not None:
-            return letter == gt_letter
-        text = _options(extra_info).get(gt_letter)
-        return text is not None and _normalise(text) == _normalise(pred)
-    yn = _yes_no(gt)
+    p, g = clean(pred), clean(gt)
+    if not p or not g:
+        return False
+    oracle = symbolic_check if symbolic else _no_symbolic
+    info = extra_info if isinstance(extra_info, Mapping) else {}
+    answer_type = info.get("answer_type") if isinstance(info.get("answer_type"), str) else None
+    letters = truth_letters(g, answer_type) if answer_type in (None, "", "choice", "choices") else None
+    if letters:
+        named = answer_letters(p, several=len(letters) > 1 or answer_type == "choices")
+        if named is not None:
+            return named == letters
+        text = option_texts(info).get(next(iter(letters))) if len(letters) == 1 else None
+        return bool(text) and bool(clean(text)) and _decide(p, clean(text), oracle)
+    yn = yes_no(g)
     if yn is not None:
-        return _yes_no(pred) == yn
-    num = _numbers_match(pred, gt)
-    if num is not None:
-        return num
-    if _normalise(pred) == _normalise(gt):
-        return True
-    return symbolic and _bounded_symbolic_equal(pred, gt)
+        return yes_no(p) == yn
+    return _decide(p, g, oracle)
+
+
+_warned_errors: set[str] = set()
 
 
 def compute_score(data_source=None, solution_str="", ground_truth="", extra_info=None, **kwargs) -> dict:
     """verl's custom-reward signature. ``{"score": acc, "acc": 0/1, "format": 0/1, "pred": str,
     "data_source": str}``; ``pred`` (the boxed answer) feeds verl's maj@N validation metric and
     ``data_source`` lands in verl's validation dumps for the acc@k report (string values are not
-    averaged by verl)."""
-    pred = None
+    averaged by verl).
+
+    Garbage input scores 0 and never raises; a grader that cannot work (a bad ``VERL_MUPO_GRADER_*``
+    setting, math-verify missing) raises, so a run never trains on silent zeros.
+    """
+    text = solution_str if isinstance(solution_str, str) else ("" if solution_str is None else str(solution_str))
+    pred = last_boxed(text)
     try:
-        text = solution_str if isinstance(solution_str, str) else str(solution_str)
-        pred = last_boxed(text)
         acc = float(pred is not None and grade(pred, ground_truth, extra_info))
-        fmt = float(has_valid_format(text))
-    except Exception:  # noqa: BLE001 - never raise inside verl's reward loop
-        acc, fmt = 0.0, 0.0
-    return {"score": acc, "acc": acc, "format": fmt, "pred": "" if pred is None else str(pred),
+    except (GraderSettingsError, GraderUnavailable):
+        raise
+    except Exception as e:  # noqa: BLE001 - an answer the rules trip over is wrong, never a crash
+        if type(e).__name__ not in _warned_errors:
+            _warned_errors.add(type(e).__name__)
+            logger.warning("verl_mupo grader: %r grading %.80r against %.80r; graded 0", e, pred, ground_truth)
+        acc = 0.0
+    return {"score": acc, "acc": acc, "format": float(has_valid_format(text)), "pred": "" if pred is None else pred,
             "data_source": str(data_source)}

@@ -1,0 +1,95 @@
+"""Multiple-choice letters, option texts and yes/no answers.
+
+A ground truth is a choice when it is one capital letter A-J (``C``, ``(C)``, ``C.``); several letters
+(``A, C``; ``AC`` only when ``extra_info["answer_type"] == "choices"``) must be answered by the same
+set. A response names its letter in any common spelling (``C``, ``(C)``, ``C.``, ``C: 12 cm``,
+``\\text{C}``, ``option C``, ``Answer: (C)``) or gives the option's text when the options are known
+(``extra_info["options"]``, a list or a dict, or ``A. ...`` options in ``extra_info["question"]``).
+Naming two letters for one is wrong (a hedge). Yes/no ground truths (``yes``/``true``,
+``no``/``false``) need the same word, alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+__all__ = ["truth_letters", "answer_letters", "option_texts", "yes_no"]
+
+LETTERS = "ABCDEFGHIJ"
+_ONE = re.compile(r"\(?\s*([A-J])\s*\)?\.?")
+_SEVERAL = re.compile(r"\(?[A-J]\)?(?:\s*(?:,|;|、|\s|and|&)\s*\(?[A-J]\)?)+")
+_RUN = re.compile(r"[A-J]{2,10}")
+# two or more capital letters, each after a separator or in its own parentheses: A, C / A or C / (A)(C)
+_LIST = re.compile(r"\(?\s*[A-J]\s*\)?(?:\s*(?:,|;|/|、|&|\bor\b|\band\b)\s*\(?\s*[A-J]\s*\)?|\s*\(\s*[A-J]\s*\))+")
+_SPELLINGS = [
+    re.compile(r"\(?\s*([A-J])\s*\)?\.?", re.IGNORECASE),  # C, (C), C.
+    re.compile(r"\(?\s*([A-J])\s*\)?\s*[.:)]\s*\S.*", re.IGNORECASE | re.DOTALL),  # C. text / C: text / C) text
+    re.compile(r"\(([A-J])\)\s+\S.*", re.IGNORECASE | re.DOTALL),  # (C) text
+    re.compile(r"(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)(?:\s+is)?\s*:?\s*\(?\s*([A-J])\s*\)?"
+               r"(?:\s*[.:)]\s*.*)?", re.IGNORECASE | re.DOTALL),  # option C, Answer: (C)
+]
+_QUESTION_OPTION = re.compile(r"(?:^|(?<=\s))\(?([A-J])[).:]\s*")
+_YES = {"yes", "true"}
+_NO = {"no", "false"}
+
+
+def truth_letters(ground_truth: str, answer_type: str | None = None) -> frozenset[str] | None:
+    """The letter set a ground truth asks for, ``None`` when it is not a choice. ``answer_type`` is
+    ``extra_info["answer_type"]`` (``"choices"`` lets ``AC`` mean A and C)."""
+    g = ground_truth.strip()
+    m = _ONE.fullmatch(g)
+    if m:
+        return frozenset(m.group(1))
+    if _SEVERAL.fullmatch(g):
+        return frozenset(re.findall(r"[A-J]", re.sub(r"\band\b", " ", g)))
+    if answer_type == "choices" and _RUN.fullmatch(g):
+        return frozenset(g)
+    return None
+
+
+def answer_letters(answer: str, several: bool) -> frozenset[str] | None:
+    """The letter(s) a response names, ``None`` when it names none in a recognised spelling.
+    With ``several`` a run of letters is read as a set (``AC``, ``A, C``, ``(A)(C)``)."""
+    a = answer.strip().strip("$").strip()
+    if _LIST.fullmatch(a):  # several letters: the set asked for, or a hedge when one letter is asked
+        return frozenset(re.findall(r"[A-J]", a))
+    for pat in _SPELLINGS:
+        m = pat.fullmatch(a)
+        if m:
+            return frozenset(m.group(1).upper())
+    if several and _RUN.fullmatch(a):
+        return frozenset(a)
+    return None
+
+
+def option_texts(extra_info) -> dict[str, str]:
+    """Option letter -> text from ``extra_info["options"]`` (a sequence, A first, or a mapping) or
+    ``extra_info["choices"]``, else from ``A. ...`` / ``(B) ...`` options in ``extra_info["question"]``."""
+    if not isinstance(extra_info, Mapping):
+        return {}
+    for key in ("options", "choices"):
+        opts = extra_info.get(key)
+        if isinstance(opts, Mapping) and len(opts):
+            return {str(k).strip().strip("().").upper()[:1]: str(v) for k, v in opts.items()}
+        if opts is not None and not isinstance(opts, (str, bytes)) and hasattr(opts, "__len__") and len(opts):
+            return {LETTERS[i]: str(v) for i, v in enumerate(list(opts)[: len(LETTERS)])}
+    question = extra_info.get("question")
+    if not isinstance(question, str):
+        return {}
+    marks = list(_QUESTION_OPTION.finditer(question))
+    letters = [m.group(1) for m in marks]
+    if len(marks) < 2 or letters != list(LETTERS[: len(letters)]):
+        return {}  # not a run of options A, B, C, ...
+    out = {}
+    for k, m in enumerate(marks):
+        end = marks[k + 1].start() if k + 1 < len(marks) else len(question)
+        text = question[m.end(): end].split("\n", 1)[0].strip().rstrip(";,")
+        out[m.group(1)] = text.strip()
+    return out
+
+
+def yes_no(answer: str) -> str | None:
+    """``"yes"`` or ``"no"`` when ``answer`` is that word alone (``Yes``, ``\\text{No}.``, ``True``)."""
+    w = re.sub(r"[\s.!。]+$", "", answer.strip()).strip().lower()
+    return "yes" if w in _YES else "no" if w in _NO else None

@@ -1,0 +1,153 @@
+"""How an answer is built: several answers in one (lists, sets, hedges), a bracketed tuple or interval,
+``name = value``. Brackets are matched by depth only, so ``[1, 2)`` is one group."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["top_level_parts", "bracketed", "split_name", "union_parts", "strip_point_name", "relation_interval"]
+
+_OPEN = re.compile(r"\\\{|\\langle(?![a-zA-Z])|[(\[{]")
+_CLOSE = re.compile(r"\\\}|\\rangle(?![a-zA-Z])|[)\]}]")
+_BRACKET = re.compile(r"\\\{|\\\}|\\langle(?![a-zA-Z])|\\rangle(?![a-zA-Z])|[(\[{)\]}]")
+_LAST_CLOSE = re.compile(r"(?:\\\}|\\rangle|[)\]}])$")
+_SEPARATOR = re.compile(r",|;|\s+(?:or|and)\s+|\\lor(?![a-zA-Z])|\\vee(?![a-zA-Z])", re.IGNORECASE)
+_PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
+_ONE_NAME = (r"(?:m\s*)?(?:\\(?:angle|measuredangle|triangle|overline|overarc|widehat|arc|vec|hat)\s*)?\{?\s*"
+             r"(?:[A-Za-z]{1,12}|\\[a-zA-Z]+)\s*\}?'*(?:_\{?[A-Za-z0-9,]+\}?)?(?:\([A-Za-z]\))?")
+# x, AB, \angle ABC, x_1, f(x), and a tuple of names: (p, q)
+_NAME = re.compile(rf"{_ONE_NAME}|\(\s*{_ONE_NAME}(?:\s*,\s*{_ONE_NAME})+\s*\)")
+_RELATION = re.compile(r"\\(?:le|ge|ne|leq|geq|neq|approx|in|subset|subseteq)(?![a-zA-Z])|[<>]")
+_IN = re.compile(r"\\in(?![a-zA-Z])")
+_ORDER = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|<|>")
+
+
+def _depths(s: str) -> list[int]:
+    """Bracket depth before each character (any opener matches any closer)."""
+    depth, out, pos = 0, [0] * (len(s) + 1), 0
+    for m in _BRACKET.finditer(s):
+        for k in range(pos, m.start()):
+            out[k] = depth
+        tok = m.group()
+        if _OPEN.fullmatch(tok):
+            for k in range(m.start(), m.end()):
+                out[k] = depth
+            depth += 1
+        else:
+            depth -= 1
+            for k in range(m.start(), m.end()):
+                out[k] = depth
+        pos = m.end()
+    for k in range(pos, len(s) + 1):
+        out[k] = depth
+    return out
+
+
+def _is_thousands_comma(s: str, i: int) -> bool:
+    return (s[i] == "," and i > 0 and s[i - 1].isdigit() and s[i + 1: i + 4].isdigit() and len(s[i + 1: i + 4]) == 3
+            and (i + 4 == len(s) or not s[i + 4].isdigit()))
+
+
+def top_level_parts(s: str) -> list[str]:
+    """``s`` split at its top-level separators (``,`` ``;`` ``or`` ``and`` ``\\lor``), a ``\\pm`` part
+    expanded into its two values; thousands separators (``1,000``) are not separators.
+
+    ``top_level_parts("8 or 9") == ["8", "9"]``, ``top_level_parts("(1, 2)") == ["(1, 2)"]``,
+    ``top_level_parts("\\pm 2") == ["+ 2", "- 2"]``."""
+    depth = _depths(s)
+    parts, start = [], 0
+    for m in _SEPARATOR.finditer(s):
+        if depth[m.start()] != 0 or _is_thousands_comma(s, m.start()):
+            continue
+        parts.append(s[start: m.start()])
+        start = m.end()
+    parts.append(s[start:])
+    out = []
+    for p in (p.strip() for p in parts if p.strip()):  # "19, 46, and 82": no empty part between ", and"
+        d = _depths(p)
+        pms = [m for m in _PM.finditer(p) if d[m.start()] == 0]
+        if len(pms) == 1:
+            m = pms[0]
+            out += [(p[: m.start()] + "+" + p[m.end():]).strip(), (p[: m.start()] + "-" + p[m.end():]).strip()]
+        else:
+            out.append(p)
+    return out
+
+
+def bracketed(s: str) -> tuple[str, str, str] | None:
+    """``(opener, inside, closer)`` when one bracket group spans all of ``s`` (``[1, 2)``, ``\\{1, 2\\}``)."""
+    m = _OPEN.match(s)
+    if m is None:
+        return None
+    last = _LAST_CLOSE.search(s)
+    if last is None or last.start() < m.end():
+        return None
+    depth = _depths(s)
+    if any(depth[k] == 0 for k in range(m.end(), last.start())):
+        return None  # the first group closes before the end: (1)(2)
+    return m.group(), s[m.end(): last.start()], last.group()
+
+
+def union_parts(s: str) -> list[str]:
+    """``s`` split at its top-level ``\\cup`` (unions of intervals)."""
+    depth = _depths(s)
+    parts, start = [], 0
+    for m in re.finditer(r"\\cup(?![a-zA-Z])", s):
+        if depth[m.start()] == 0:
+            parts.append(s[start: m.start()].strip())
+            start = m.end()
+    return parts + [s[start:].strip()]
+
+
+def split_name(s: str) -> tuple[str | None, str]:
+    """``("x", "3")`` for ``x = 3`` (the last of ``x = 1 + 2 = 3``), ``("x", "[1, 2)")`` for
+    ``x \\in [1, 2)``; ``(None, s)`` when ``s`` is not
+    ``name = value``: no top-level ``=``, a relation (``x \\le 3``), or a left side that is not a name
+    (``2x + 4y = 3`` is an equation, kept whole)."""
+    m = _IN.search(s)
+    if m and _NAME.fullmatch(s[: m.start()].strip()) and s[m.end():].strip():
+        return s[: m.start()].strip(), s[m.end():].strip()  # x \in [1, 2)
+    if "=" not in s or _RELATION.search(s):
+        return None, s
+    depth = _depths(s)
+    eqs = [i for i, ch in enumerate(s) if ch == "=" and depth[i] == 0]
+    if not eqs:
+        return None, s
+    name, value = s[: eqs[0]].strip(), s[eqs[-1] + 1:].strip()
+    if not value or not _NAME.fullmatch(name):
+        return None, s
+    return name, value
+
+
+def strip_point_name(s: str) -> str:
+    """``A(1, 2)`` -> ``(1, 2)``: a capital point name before coordinates (not ``f(x)``)."""
+    m = re.match(r"[A-Z][A-Za-z]?'*(?:_\{?\w+\}?)?\s*(?=\()", s)
+    if m and bracketed(s[m.end():]) is not None and "," in s:
+        return s[m.end():]
+    return s
+
+
+def relation_interval(s: str) -> str | None:
+    """The interval a one-variable order relation describes: ``-2 \\le x < 7`` -> ``[-2, 7)``,
+    ``x > 3`` -> ``(3, \\infty)``, ``3 \\ge x`` -> ``(-\\infty, 3]``; ``None`` for anything else."""
+    depth = _depths(s)
+    ops = [m for m in _ORDER.finditer(s) if depth[m.start()] == 0]
+    if not 1 <= len(ops) <= 2:
+        return None
+    pieces = [s[a.end() if a else 0: b.start() if b else len(s)].strip()
+              for a, b in zip([None] + ops, ops + [None])]
+    kinds = [m.group() for m in ops]
+    less = [k in ("<", "\\le") for k in kinds]
+    if any(not p for p in pieces) or len(set(less)) != 1:
+        return None
+    if not less[0]:  # a > x > b is b < x < a
+        pieces, kinds = pieces[::-1], [{">": "<", "\\ge": "\\le"}[k] for k in kinds[::-1]]
+    closed = [k == "\\le" for k in kinds]
+    names = [bool(_NAME.fullmatch(p)) and not re.fullmatch(r"[-+\d.\s]*", p) for p in pieces]
+    if len(pieces) == 3 and names == [False, True, False]:
+        return f"{'[' if closed[0] else '('}{pieces[0]}, {pieces[2]}{']' if closed[1] else ')'}"
+    if len(pieces) == 2 and names == [True, False]:
+        return f"(-\\infty, {pieces[1]}{']' if closed[0] else ')'}"
+    if len(pieces) == 2 and names == [False, True]:
+        return f"{'[' if closed[0] else '('}{pieces[0]}, \\infty)"
+    return None
