@@ -9,12 +9,16 @@
 #   MUPO_SMOKE_MODEL=text bash recipes/cpu_smoke.sh                   # the text-only Qwen2 and arithmetic
 #
 # Env: MUPO_SMOKE_MODEL (vl | text, default vl), MUPO_SMOKE_VAL (1: validate before training and every
-# 2 steps on the held-out questions, n=4 samples at temperature 1.0, with verl's dumps in
-# $MUPO_SMOKE_DIR/val_<algo> and the metrics in $MUPO_SMOKE_DIR/<algo>.metrics.jsonl, ready for
-# `python -m verl_mupo.report`; 0: no validation; default 1), MUPO_SMOKE_DIR (work folder, default
-# ./runs/cpu_smoke), PYTHON (default python).
-# The full log goes to $MUPO_SMOKE_DIR/<algo>.log; a table of the mupo/* metrics per step (and of the
-# val-mupo/* acc@k per validation) is printed at the end.
+# 2 steps on the held-out questions, n=4 samples at temperature 1.0; 0: no validation; default 1),
+# MUPO_SMOKE_DIR (work folder, default ./runs/cpu_smoke), PYTHON (default python).
+#
+# Output: one folder per algorithm, $MUPO_SMOKE_DIR/<algo>/, ready for `python -m verl_mupo.report`:
+#   <algo>.log      verl's full console log (the table printed at the end is read from it)
+#   metrics.jsonl   verl's file logger (with validation)
+#   val/            verl's validation dumps, embeddings and val-mupo records (with validation)
+#   ckpt/           checkpoints, only when asked (trainer.save_freq=N; trainer.resume_mode=auto resumes)
+# A rerun replaces its folder's log, metrics and validation dumps (they describe the run being
+# replaced); checkpoints stay. The tiny assets are built once in $MUPO_SMOKE_DIR/assets_<model>.
 set -euo pipefail
 ALGO="${1:-mupo}"
 shift || true
@@ -31,15 +35,18 @@ case "$MODEL_KIND" in
   *) echo "MUPO_SMOKE_MODEL must be vl or text, got '$MODEL_KIND'" >&2; exit 2 ;;
 esac
 WORK="${MUPO_SMOKE_DIR:-$PWD/runs/cpu_smoke}"
-mkdir -p "$WORK"
+RUN="$WORK/$ALGO"
 case "${MUPO_SMOKE_VAL:-1}" in
   1) VAL_ARGS=(trainer.val_before_train=True trainer.test_freq=2 actor_rollout_ref.rollout.val_kwargs.n=4
                actor_rollout_ref.rollout.val_kwargs.do_sample=True actor_rollout_ref.rollout.val_kwargs.temperature=1.0
-               trainer.validation_data_dir="$WORK/val_$ALGO" trainer.logger='[console,file]')
-     export VERL_FILE_LOGGER_PATH="${VERL_FILE_LOGGER_PATH:-$WORK/$ALGO.metrics.jsonl}" ;;
+               trainer.validation_data_dir="$RUN/val" trainer.logger='[console,file]')
+     export VERL_FILE_LOGGER_PATH="${VERL_FILE_LOGGER_PATH:-$RUN/metrics.jsonl}" ;;
   0) VAL_ARGS=(trainer.val_before_train=False trainer.test_freq=-1 trainer.logger='[console]') ;;
   *) echo "MUPO_SMOKE_VAL must be 1 or 0, got '${MUPO_SMOKE_VAL}'" >&2; exit 2 ;;
 esac
+# a rerun replaces the previous run's log, metrics and validation dumps (checkpoints stay)
+rm -rf "$RUN/val" "$RUN/metrics.jsonl" "$RUN/$ALGO.log"
+mkdir -p "$RUN"
 
 export VERL_MUPO_CPU=1 VERL_PLATFORM=cpu VERL_ENGINE_DEVICE=cuda VERL_ENGINE_VENDOR=nvidia
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=disabled TOKENIZERS_PARALLELISM=false
@@ -53,7 +60,7 @@ A="$WORK/assets_$MODEL_KIND"
 PATHS=$("$PY" -c "import json,sys; p=json.load(open(sys.argv[1])); print(p['model'], p['train'], p['val'])" "$A/assets.json")
 read -r MODEL_DIR TRAIN_FILE VAL_FILE <<< "$PATHS"
 
-LOG="$WORK/$ALGO.log"
+LOG="$RUN/$ALGO.log"
 echo "verl main_ppo ($ALGO, $MODEL_KIND model) on CPU; full log: $LOG"
 set +e
 "$PY" -m verl.trainer.main_ppo \
@@ -83,7 +90,7 @@ set +e
   trainer.device=cpu trainer.n_gpus_per_node=1 trainer.nnodes=1 "${VAL_ARGS[@]}" \
   trainer.project_name=verl_mupo_smoke trainer.experiment_name="$ALGO" \
   trainer.save_freq=-1 \
-  trainer.total_training_steps=4 trainer.total_epochs=1 trainer.default_local_dir="$WORK/ckpt_$ALGO" \
+  trainer.total_training_steps=4 trainer.total_epochs=1 trainer.default_local_dir="$RUN/ckpt" \
   ray_kwargs.ray_init.num_cpus=32 +ray_kwargs.ray_init.num_gpus=1 \
   transfer_queue.backend.SimpleStorage.num_data_storage_units=1 \
   "$@" > "$LOG" 2>&1

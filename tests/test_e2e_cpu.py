@@ -48,7 +48,7 @@ def run_smoke(work: Path, algo: str, *overrides: str, env: dict | None = None, t
     t0 = time.monotonic()
     proc = subprocess.run(["bash", str(SCRIPT), algo, *overrides], env=full_env, capture_output=True,
                           text=True, timeout=timeout)
-    log_path = work / f"{algo}.log"
+    log_path = work / algo / f"{algo}.log"
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
     return proc, log, time.monotonic() - t0
 
@@ -143,8 +143,8 @@ def test_resume_from_the_step_3_checkpoint_continues_the_uninterrupted_run(tmp_p
     # compute the same metrics: weights, data position and lambda come back from the checkpoint. Later
     # steps may drift by float rounding (rows reach the update in arrival order), so from there on
     # only the schedule is compared.
-    ckpt = tmp_path / "ckpt_mupo"
-    shutil.copytree(vl_run["work"] / "ckpt_mupo" / "global_step_3", ckpt / "global_step_3")
+    ckpt = tmp_path / "mupo" / "ckpt"
+    shutil.copytree(vl_run["work"] / "mupo" / "ckpt" / "global_step_3", ckpt / "global_step_3")
     (ckpt / "latest_checkpointed_iteration.txt").write_text("3")
     proc, log, _ = run_smoke(tmp_path, "mupo", *VL_RUN, "trainer.test_freq=-1", "trainer.save_freq=-1",
                              "trainer.resume_mode=auto", env=DETERMINISTIC)

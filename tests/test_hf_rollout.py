@@ -84,10 +84,34 @@ def test_ignore_eos_runs_every_response_to_the_maximum(vl, server):
         assert len(tokens) == 12 and stop == "length"
 
 
-def test_image_tokens_and_images_must_belong_together(vl, server):
-    ids = prompt_ids(vl, "how many dots ?", n_images=1)
+def test_image_tokens_and_images_must_belong_together_request_by_request(vl, server):
+    one = prompt_ids(vl, "how many dots ?", n_images=1)
+    two = prompt_ids(vl, "how many dots ?", n_images=2)
+    text_only = vl["processor"].tokenizer("how many dots ?")["input_ids"]
     with pytest.raises(ValueError, match="image tokens"):
-        server._generate_batch([request(ids, vl["images"][:2])], SAMPLING)
+        server.pixels_for(one, vl["images"][:2])
+    # two prompts whose counts are wrong one by one but right together: each is refused on its own
+    with pytest.raises(ValueError, match="image tokens"):
+        server.pixels_for(two, vl["images"][:1])
+    with pytest.raises(ValueError, match="image tokens"):
+        asyncio.run(server.generate(text_only, {"temperature": 1.0}, "r0", image_data=vl["images"][:1]))
+    tokens = asyncio.run(server.generate(one, {"temperature": 1.0}, "r1", image_data=vl["images"][:1])).token_ids
+    assert tokens  # the same server still serves good requests, from a second event loop
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"temperature": -1.0}, "temperature"), ({"top_p": 0.0}, "top_p"), ({"top_p": 2.0}, "top_p"),
+    ({"max_tokens": 0}, "max_tokens"), ({"top_k": -5}, "top_k"),
+])
+def test_invalid_sampling_parameters_are_refused(server, params, match):
+    with pytest.raises(ValueError, match=match):
+        server.sampling_of({"temperature": 1.0, **params})
+
+
+def test_a_repetition_penalty_is_refused_not_ignored(server):
+    with pytest.raises(NotImplementedError, match="repetition_penalty"):
+        server.sampling_of({"temperature": 1.0, "repetition_penalty": 2.0})
+    assert server.sampling_of({"temperature": 0, "repetition_penalty": 1.0})[1][0] == 0.0
 
 
 def test_videos_are_refused_and_images_need_a_vision_model(tmp_path_factory, vl, server):
@@ -112,8 +136,8 @@ def test_deterministic_seeds_tell_pictures_apart(vl):
 
 def test_blank_images_diagnostic_shows_white_pictures(vl):
     server = HFGenerationServer(vl["paths"]["model"], response_length=12, blank_images=True)
-    ids = torch.tensor([prompt_ids(vl, "how many dots ?")])
-    shown = server.vision_inputs([request(ids[0].tolist(), [vl["images"][0]])], ids)["pixel_values"]
+    ids = prompt_ids(vl, "how many dots ?")
+    shown = server.pixels_for(ids, [vl["images"][0]])["pixel_values"]
     white = server.processor.image_processor(images=[Image.new("RGB", vl["images"][0].size, "white")],
                                              return_tensors="pt")["pixel_values"]
     assert torch.equal(shown, white)

@@ -264,6 +264,17 @@ def test_doctor_reports_both_registrations():
     out = subprocess.run([sys.executable, "-m", "verl_mupo.doctor"], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stdout + out.stderr[-2000:]
     assert "[ok] adv estimator 'mupo'" in out.stdout and "[ok] reward manager 'mupo'" in out.stdout
+    assert "[ok] val-mupo/* validation metrics hook" in out.stdout and "[ok] mRoPE position-id fix" in out.stdout
+
+
+def test_doctor_does_not_register_what_it_checks():
+    # with verl's plugin loading switched off, the registries are empty after `import verl`: the doctor
+    # must say so, not fill them itself before looking
+    env = {k: v for k, v in os.environ.items() if k != "VERL_USE_EXTERNAL_MODULES"}
+    out = subprocess.run([sys.executable, "-m", "verl_mupo.doctor"], capture_output=True, text=True, timeout=180,
+                         env={**env, "VERL_USE_EXTERNAL_PLUGINS": "none"})
+    assert out.returncode == 1
+    assert "[FAIL] adv estimator 'mupo'" in out.stdout and "[FAIL] reward manager 'mupo'" in out.stdout
 
 
 def test_batch_entry_point_on_a_dataproto(tokenizer):

@@ -17,7 +17,7 @@ def run_checks() -> list[tuple[str, bool, str]]:
     rows: list[tuple[str, bool, str]] = []
     try:
         ver = importlib.metadata.version("verl")
-        from verl_mupo.verl_plugin import check_verl_version
+        from verl_mupo.glue.versions import check_verl_version
 
         check_verl_version()
         rows.append(("verl version", True, ver))
@@ -41,14 +41,18 @@ def run_checks() -> list[tuple[str, bool, str]]:
     from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
     from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
 
-    reason = ""
-    if "mupo" not in ADV_ESTIMATOR_REGISTRY or "mupo" not in REWARD_MANAGER:
+    # what `import verl` registered by itself, before this command imports anything of ours
+    est, manager = "mupo" in ADV_ESTIMATOR_REGISTRY, "mupo" in REWARD_MANAGER
+    reason = "registered by verl's plugin loading"
+    if not (est and manager):
         try:  # verl hides plugin errors at DEBUG level: import it ourselves to show why
             importlib.import_module("verl_mupo.verl_plugin")
+            reason = ("not registered by `import verl` (its plugin policy or entry point skipped it); importing "
+                      "verl_mupo.verl_plugin by hand works")
         except Exception:  # noqa: BLE001
-            reason = traceback.format_exc(limit=4)
-    rows.append(("adv estimator 'mupo' (core_algos.ADV_ESTIMATOR_REGISTRY)", "mupo" in ADV_ESTIMATOR_REGISTRY, reason or "registered"))
-    rows.append(("reward manager 'mupo' (reward_loop REWARD_MANAGER)", "mupo" in REWARD_MANAGER, reason or "registered"))
+            reason = "not registered: " + traceback.format_exc(limit=4)
+    rows.append(("adv estimator 'mupo' (core_algos.ADV_ESTIMATOR_REGISTRY)", est, reason))
+    rows.append(("reward manager 'mupo' (reward_loop REWARD_MANAGER)", manager, reason))
 
     import verl.utils.config as config_module
 

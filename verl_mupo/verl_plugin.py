@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import importlib.abc
-import importlib.metadata
 import logging
 import os
 import sys
@@ -25,29 +24,7 @@ import traceback
 
 logger = logging.getLogger("verl_mupo")
 
-# the verl versions whose internals verl_mupo knows: one fact, kept with the batch-storage adapter
-from verl_mupo.glue.storage import KNOWN_VERL as SUPPORTED_VERL  # noqa: E402
-from verl_mupo.glue.storage import KNOWN_VERL_TEXT  # noqa: E402
-
-
-def _verl_version() -> tuple[int, ...]:
-    raw = importlib.metadata.version("verl")
-    parts = []
-    for p in raw.split(".")[:3]:
-        digits = "".join(c for c in p if c.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def check_verl_version() -> None:
-    v = _verl_version()
-    lo, hi = SUPPORTED_VERL
-    if not (lo <= v < hi):
-        raise RuntimeError(
-            f"verl_mupo supports {KNOWN_VERL_TEXT} (it hooks verl internals: the v1 trainer and its batch storage, "
-            f"verl_mupo/glue/storage.py); this environment has verl "
-            f"{'.'.join(map(str, v))}. Install verl==0.9.1 or a verl_mupo release for your verl."
-        )
+from verl_mupo.glue.versions import check_verl_version  # noqa: E402  (the version guard)
 
 
 # verl module -> the verl_mupo functions ("module:function", each idempotent, taking the module) that

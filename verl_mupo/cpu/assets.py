@@ -1,14 +1,19 @@
-"""Tiny offline assets for the CPU smoke run: a word-level tokenizer with a Qwen-style chat
-template, a randomly initialised Qwen2 causal LM, and arithmetic prompts in verl's RL parquet schema.
+"""Tiny offline assets for the CPU smoke run, built from code, nothing downloaded::
 
-Built from code, nothing downloaded::
+    python -m verl_mupo.cpu.assets --kind vl --out .mupo_assets      # the default of the smoke run
+    python -m verl_mupo.cpu.assets --kind text --out .mupo_assets_text
 
-    python -m verl_mupo.cpu.assets --out .mupo_assets
+- ``vl``: a randomly initialised ``Qwen2_5_VLForConditionalGeneration`` (about 0.18 M parameters), a
+  ``Qwen2_5_VLProcessor`` whose chat template renders image items, a byte-level BPE tokenizer with
+  the vision tokens (about 300 tokens), and dot-counting questions about 56x56 pictures, written as a
+  folder shaped like the ViRL39K release and converted by ``python -m verl_mupo.data.virl39k``.
+- ``text``: a randomly initialised ``Qwen2ForCausalLM`` (about 0.1 M parameters), a tokenizer of
+  about 170 tokens with a Qwen-style chat template, and single-digit arithmetic prompts in verl's
+  RL parquet schema.
 
-The vocabulary is small (about 170 tokens) and contains ``\\boxed{0}`` ... ``\\boxed{9}`` as single
-tokens, so a random policy writes a boxed digit in most 16-token responses and hits the
-single-digit answer about one time in ten: accuracy is sometimes 1 and MUPO's precision-gated
-diversity term fires from the first step.
+Both vocabularies hold ``\\boxed{0}`` ... ``\\boxed{9}`` as single tokens, so a random policy writes
+a boxed digit in most 16-token responses and hits the single-digit answer about one time in ten:
+accuracy is sometimes 1 and MUPO's precision-gated diversity term fires from the first steps.
 """
 
 from __future__ import annotations
@@ -276,8 +281,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=".mupo_assets", help="output folder (default: .mupo_assets)")
     p.add_argument("--kind", choices=KINDS, default="vl", help="vl: tiny Qwen2.5-VL with images (default); text: tiny Qwen2")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the model, the pictures and the split (>= 0)")
     args = p.parse_args(argv)
+    if args.seed < 0:
+        p.error(f"--seed must be >= 0, got {args.seed}")
     print(json.dumps(build_all(args.out, seed=args.seed, kind=args.kind), indent=1))
     return 0
 

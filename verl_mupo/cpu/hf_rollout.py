@@ -54,6 +54,7 @@ class _Request:
     sampling: tuple
     future: asyncio.Future = field(repr=False)
     images: list = field(default_factory=list)
+    pixels: dict | None = field(default=None, repr=False)  # the image processor's output for ``images``
 
 
 def _digest(state: dict) -> int:
@@ -123,6 +124,7 @@ class HFGenerationServer:
         self.requests_served = 0
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.seed = int(seed)
         # deterministic: every request is generated alone, seeded from its prompt, its rank among
         # identical prompts and the weight version, so a run repeats exactly whatever the timing
@@ -141,21 +143,61 @@ class HFGenerationServer:
         if images and not self.vision:
             raise ValueError("the hf CPU rollout got images for a text-only model "
                              f"({type(self.model).__name__}); use a vision-language policy (actor_rollout_ref.model.path)")
-        params = dict(sampling_params)
-        max_tokens = params.pop("max_tokens", params.pop("max_new_tokens", self.response_length))
-        max_tokens = max(1, min(int(max_tokens), self.response_length))
-        temperature = float(params.get("temperature", 1.0) or 0.0)
-        top_p = float(params.get("top_p", 1.0) or 1.0)
-        top_k = int(params.get("top_k", -1) or -1)
-        ignore_eos = bool(params.get("ignore_eos", self.ignore_eos))
-        if self._queue is None:
+        max_tokens, sampling = self.sampling_of(sampling_params)
+        pixels = self.pixels_for(list(prompt_ids), images) if images else None
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._loop is not loop:  # a new event loop (in-process use): a new queue
+            self._loop = loop
             self._queue = asyncio.Queue()
-            self._worker = asyncio.get_running_loop().create_task(self._serve())
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(list(prompt_ids), max_tokens, (temperature, top_p, top_k, ignore_eos), future, images))
+            self._worker = loop.create_task(self._serve())
+        future = loop.create_future()
+        await self._queue.put(_Request(list(prompt_ids), max_tokens, sampling, future, images, pixels))
         token_ids, log_probs, stop = await future
         return TokenOutput(token_ids=token_ids, log_probs=log_probs, stop_reason=stop,
                            extra_fields={"global_steps": self.global_steps})
+
+    def sampling_of(self, sampling_params: dict[str, Any]) -> tuple[int, tuple]:
+        """``(max_tokens, (temperature, top_p, top_k, ignore_eos))`` from verl's sampling parameters.
+
+        Raises:
+            ValueError: a value outside what sampling means (the message names the parameter);
+            NotImplementedError: a ``repetition_penalty`` other than 1 (not applied by this rollout).
+        """
+        params = dict(sampling_params)
+        max_tokens = params.pop("max_tokens", params.pop("max_new_tokens", self.response_length))
+        temperature = float(params.get("temperature", 1.0) if params.get("temperature") is not None else 1.0)
+        top_p = float(params.get("top_p", 1.0) if params.get("top_p") is not None else 1.0)
+        top_k = int(params.get("top_k", -1) if params.get("top_k") is not None else -1)
+        penalty = float(params.get("repetition_penalty", 1.0) or 1.0)
+        if int(max_tokens) < 1:
+            raise ValueError(f"hf rollout: max_tokens must be >= 1, got {max_tokens}")
+        if not (temperature >= 0 and np.isfinite(temperature)):
+            raise ValueError(f"hf rollout: temperature must be a finite number >= 0 (0: greedy), got {temperature}"
+                             " (actor_rollout_ref.rollout.temperature / val_kwargs.temperature)")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"hf rollout: top_p must be in (0, 1], got {top_p} (actor_rollout_ref.rollout.top_p)")
+        if top_k < -1:
+            raise ValueError(f"hf rollout: top_k must be -1 (off), 0 (off) or >= 1, got {top_k}")
+        if penalty != 1.0:
+            raise NotImplementedError(f"hf rollout: repetition_penalty={penalty} is not applied by the CPU rollout; use 1.0")
+        max_tokens = min(int(max_tokens), self.response_length)
+        return max_tokens, (temperature, top_p, top_k, bool(params.get("ignore_eos", self.ignore_eos)))
+
+    def pixels_for(self, prompt_ids: list[int], images: list) -> dict:
+        """The image processor's ``pixel_values`` and ``image_grid_thw`` for one request's pictures,
+        after checking that its prompt holds exactly as many image tokens as they make.
+
+        Raises:
+            ValueError: the prompt ids and the pictures do not belong together.
+        """
+        shown = [_blank_like(im) for im in images] if self.blank_images else images  # diagnostic: no picture
+        pixels = self.processor.image_processor(images=shown, return_tensors="pt")
+        expected = int((pixels["image_grid_thw"].prod(-1) // self.processor.image_processor.merge_size ** 2).sum())
+        found = sum(1 for t in prompt_ids if t == self.image_token_id)
+        if found != expected:
+            raise ValueError(f"hf rollout: the prompt holds {found} image tokens but its {len(images)} image(s) "
+                             f"make {expected}; the prompt ids and the images do not belong together")
+        return {"pixel_values": pixels["pixel_values"], "image_grid_thw": pixels["image_grid_thw"]}
 
     async def _serve(self):
         while True:
@@ -201,24 +243,17 @@ class HFGenerationServer:
 
     def vision_inputs(self, reqs: list[_Request], input_ids: torch.Tensor) -> dict:
         """``pixel_values``, ``image_grid_thw`` and ``mm_token_type_ids`` for a left-padded batch
-        (images in row order, as the prompts' image tokens are); empty for a text-only batch."""
-        images = [im for r in reqs for im in r.images]
-        if not images:
+        (pictures in row order, as the prompts' image tokens are); empty for a text-only batch."""
+        parts = [r.pixels if r.pixels is not None else self.pixels_for(r.prompt_ids, r.images)
+                 for r in reqs if r.images]
+        if not parts:
             return {}
-        if self.blank_images:  # diagnostic: same image tokens, no picture
-            images = [_blank_like(im) for im in images]
-        pixels = self.processor.image_processor(images=images, return_tensors="pt")
-        expected = int((pixels["image_grid_thw"].prod(-1) // self.processor.image_processor.merge_size ** 2).sum())
-        found = int((input_ids == self.image_token_id).sum())
-        if found != expected:
-            raise ValueError(f"hf rollout: the prompts hold {found} image tokens but their {len(images)} image(s) "
-                             f"make {expected}; the prompt ids and the images do not belong together")
         token_type = torch.zeros_like(input_ids)
         token_type[input_ids == self.image_token_id] = 1
         if self.video_token_id is not None:
             token_type[input_ids == self.video_token_id] = 2
-        return {"pixel_values": pixels["pixel_values"], "image_grid_thw": pixels["image_grid_thw"],
-                "mm_token_type_ids": token_type}
+        return {"pixel_values": torch.cat([p["pixel_values"] for p in parts]),
+                "image_grid_thw": torch.cat([p["image_grid_thw"] for p in parts]), "mm_token_type_ids": token_type}
 
     @torch.no_grad()
     def _generate_batch(self, reqs: list[_Request], sampling: tuple):

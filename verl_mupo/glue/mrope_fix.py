@@ -84,10 +84,10 @@ def normalize_3d_position_ids(position_ids: torch.Tensor) -> torch.Tensor:
 
 def _applies() -> bool:
     """The fix is installed only for the verl versions known to have the bug."""
-    from verl_mupo.verl_plugin import _verl_version
+    from verl_mupo.glue.versions import installed_verl_version
 
     lo, hi = BUGGY_VERL
-    return lo <= _verl_version() < hi
+    return lo <= installed_verl_version() < hi
 
 
 def _fix_in(data) -> None:

@@ -24,7 +24,7 @@ Public API (names stable; the validation-metrics hook uses them too):
   (``acc``, ``format``...) from one row of the ``extra_fields`` field.
 - ``dense(t, padding=0)``: a dense tensor from a nested (ragged) one.
 - ``KNOWN_VERL``: the verl versions this adapter knows, ``(lowest, first unsupported)``; the
-  plugin's version guard (``verl_mupo.verl_plugin.check_verl_version``) uses it.
+  plugin's version guard (``verl_mupo.glue.versions.check_verl_version``) uses it.
 """
 
 from __future__ import annotations
