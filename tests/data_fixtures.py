@@ -3,7 +3,11 @@ columns and pyarrow types), with real PNG images, for the data converter tests."
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -262,3 +266,40 @@ ROWS = {"mathverse": _mathverse_rows, "mathvista": _mathvista_rows, "mathvision"
 def benchmark_file(kind: str, folder: Path, name: str | None = None) -> Path:
     """A small parquet of ``kind`` with its card's exact columns and types."""
     return write(folder / (name or f"{kind}-source.parquet"), _columns(kind, ROWS[kind]()), SCHEMAS[kind])
+
+
+def rows_file(kind: str, path: Path, rows: list[dict], schema: pa.Schema | None = None) -> Path:
+    """A parquet of ``rows`` (dicts with some of the card's columns; the others are null) with the
+    card's columns and types of ``kind`` (or ``schema``)."""
+    schema = schema or SCHEMAS[kind]
+    return write(path, {n: [r.get(n) for r in rows] for n in schema.names}, schema)
+
+
+def mmstar_row(index: int, question: str = "Which one?\nOptions: A: 1, B: 2", answer="A", image_seed: int = 61,
+               category: str | None = "math") -> dict:
+    return {"index": index, "question": question, "image": img(image_seed), "answer": answer, "category": category,
+            "l2_category": "x", "meta_info": {"source": "MMBench", "split": "val", "image_path": f"{index}.jpg"}}
+
+
+@contextlib.contextmanager
+def unwritable_folder(path: Path):
+    """An existing folder no file can be created in: ``chmod 555``, or for root (whom permissions do
+    not stop) the immutable attribute (``chattr +i``); skips the test when neither works here."""
+    import pytest
+
+    path.mkdir(parents=True)
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if as_root:
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True) if shutil.which("chattr") else None
+        if done is None or done.returncode != 0:
+            path.rmdir()
+            pytest.skip("running as root without a working chattr: no way to make a folder unwritable")
+    else:
+        path.chmod(0o555)
+    try:
+        yield path
+    finally:
+        if as_root:
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+        else:
+            path.chmod(0o755)

@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from data_fixtures import (
-    NOT_AN_IMAGE, ROWS, SCHEMAS, assert_error_line, benchmark_file, img, png, release, release_row, write,
+    NOT_AN_IMAGE, ROWS, SCHEMAS, assert_error_line, benchmark_file, img, mmstar_row, png, release, release_row,
+    rows_file, unwritable_folder, write,
 )
 
 from verl_mupo.data import benchmarks as bm
@@ -63,14 +65,23 @@ def test_catalog_is_the_readme_nine_with_mmmu_as_the_alternative():
 def test_fixture_has_the_cards_columns(kind):
     """The fixtures are built on each card's schema; the adapter needs only columns of it."""
     assert set(bm.CATALOG[kind].columns) <= set(SCHEMAS[kind].names)
+    assert sorted(bm.CATALOG[kind].card_columns) == sorted(SCHEMAS[kind].names)
     assert set(bm.CATALOG[kind].image_columns) <= set(bm.CATALOG[kind].columns)
 
 
 def test_list_and_val_files(tmp_path, capsys):
     code, out, _ = _run(capsys, "--list")
     assert code == 0 and "| mmvet | MMVet | general | judge |" in out and "alternative" in out
-    code, out, _ = _run(capsys, "--val-files", "/e")
-    assert code == 0 and out.strip() == "[" + ",".join(f"/e/{bm.CATALOG[k].filename}" for k in bm.DEFAULT_BENCHMARKS) + "]"
+    e = tmp_path / "e"
+    e.mkdir()
+    for k in bm.DEFAULT_BENCHMARKS[1:]:
+        (e / bm.CATALOG[k].filename).write_bytes(b"")
+    # before: printed the list of files whether they existed or not
+    code, _, err = _run(capsys, "--val-files", e)
+    assert_error_line(code, err, str(e), "has no mathverse.parquet", "convert those benchmarks first")
+    (e / bm.CATALOG[bm.DEFAULT_BENCHMARKS[0]].filename).write_bytes(b"")
+    code, out, _ = _run(capsys, "--val-files", e)
+    assert code == 0 and out.strip() == "[" + ",".join(f"{e}/{bm.CATALOG[k].filename}" for k in bm.DEFAULT_BENCHMARKS) + "]"
 
 
 # ------------------------------------------------------------------------------------- adapters
@@ -270,3 +281,164 @@ def test_every_row_rejected_is_an_error_not_an_empty_file(tmp_path, capsys):
     code, _, err = _run(capsys, "mmvet", src, "--out", tmp_path / "eval")
     assert_error_line(code, err, "no row left", "bad_image")
     assert not (tmp_path / "eval").exists() or not any((tmp_path / "eval").iterdir())
+
+
+# ------------------------------------------------------------------ review fixes (each failed before)
+
+
+def test_question_of_only_image_placeholders_is_missing(tmp_path, capsys):
+    """Before: written with the prompt '<image> You FIRST think about ...' (nothing to ask)."""
+    src = rows_file("mmstar", tmp_path / "m.parquet", [mmstar_row(0, "<image>"), mmstar_row(1, " <image> <image> "),
+                                                       mmstar_row(2, "<image 1>"), mmstar_row(3)])
+    code, out, err = _run(capsys, "mmstar", src, "--out", tmp_path / "o.parquet")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rejected"] == {"missing_question": {"count": 3, "ids": ["0", "1", "2"]}} and report["rows_out"] == 1
+
+
+def test_a_file_of_another_set_is_refused_even_when_its_columns_fit(tmp_path, capsys):
+    """MMStar with an id column (the macabdul9/MMStar copy) has LogicVista's four needed columns.
+    Before: converted as LogicVista, exit 0."""
+    schema = SCHEMAS["mmstar"].append(pa.field("id", pa.string()))
+    src = rows_file("mmstar", tmp_path / "mmstar_with_id.parquet", [mmstar_row(0) | {"id": "0"}], schema)
+    code, _, err = _run(capsys, "logicvista", src, "--out", tmp_path / "eval")
+    assert_error_line(code, err, str(src), "looks like a mmstar file, not logicvista", "7 of the 7 columns of the mmstar",
+                      "4 of the 11 of the logicvista")
+    assert not (tmp_path / "eval").exists()
+    code, out, err = _run(capsys, "mmstar", src, "--out", tmp_path / "eval")  # its own adapter takes it
+    assert code == 0 and json.loads(out)["rows_out"] == 1, err
+
+
+@pytest.mark.parametrize("kind", list(bm.CATALOG))
+def test_each_fixture_looks_like_its_own_set(kind):
+    assert bm.looks_like(SCHEMAS[kind].names)[0] == kind
+
+
+def test_output_problems_are_one_line_before_any_work(tmp_path, capsys):
+    """Before: FileExistsError / NotADirectoryError tracebacks, and only after reading the input.
+    The input here is unreadable: the output error comes first, so no work was done."""
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not a parquet")
+    zip_file = tmp_path / "images.zip"
+    zip_file.write_bytes(b"PK")
+    code, _, err = _run(capsys, "mmvet", bad, "--out", zip_file)
+    assert_error_line(code, err, str(zip_file), "is a file; --out takes a folder or a path ending in .parquet")
+    for out in (zip_file / "sub", zip_file / "sub" / "x.parquet"):
+        code, _, err = _run(capsys, "mmvet", bad, "--out", out)
+        assert_error_line(code, err, str(zip_file), "is a file, not a folder", "--out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.parquet", "images.zip"]
+    # an error after the checks removes the output folders the run created
+    code, _, err = _run(capsys, "mmvet", bad, "--out", tmp_path / "new" / "deeper")
+    assert_error_line(code, err, str(bad), "not a readable parquet file")
+    assert not (tmp_path / "new").exists()
+
+
+def test_read_only_output_folder_is_one_line(tmp_path, capsys):
+    """Before: "Failed to open local file '.../mmvet.parquet.tmp-<pid>'" traceback after the work."""
+    src = benchmark_file("mmvet", tmp_path / "src")
+    with unwritable_folder(tmp_path / "ro") as ro:
+        code, _, err = _run(capsys, "mmvet", src, "--out", ro)
+        assert_error_line(code, err, str(ro), "cannot write in this output folder", "--out")
+
+
+def test_duplicate_files_and_ids(tmp_path, capsys):
+    """Before: the same file twice (by name and by a glob) doubled every item; a repeated id was kept twice."""
+    src = benchmark_file("mmvet", tmp_path / "src", "mmvet-0.parquet")
+    code, _, err = _run(capsys, "mmvet", src, str(tmp_path / "src" / "mmvet-*.parquet"), "--out", tmp_path / "o")
+    assert_error_line(code, err, "mmvet-0.parquet: given twice")
+    assert not (tmp_path / "o").exists()
+    rows = ROWS["mmvet"]()
+    dup = rows_file("mmvet", tmp_path / "dup.parquet", rows + [rows[1] | {"question": "another"}, rows[1]])
+    code, out, err = _run(capsys, "mmvet", dup, "--out", tmp_path / "o")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rows_out"] == 2 and report["rejected"] == {"duplicate_id": {"count": 2, "ids": ["v1_1", "v1_1"]}}
+    df = pd.read_parquet(report["outputs"]["parquet"])
+    assert df["extra_info"].map(lambda e: e["id"]).tolist() == ["v1_0", "v1_1"]
+    assert "How many apples?" in _content(df.iloc[1])  # the first row with the id is the one kept
+
+
+def test_empty_and_placeholder_answers_are_missing(tmp_path, capsys):
+    """Before: ground truths '\\boxed{}', '\\text{}', 'None' and 'null' were written."""
+    answers = ["\\boxed{\\boxed{}}", "\\boxed{\\text{}}", "None", "null", "\\boxed{ NaN }", "$ $",
+               "\\boxed{\\boxed{7}}", "\\pi"]
+    src = rows_file("mmstar", tmp_path / "m.parquet", [mmstar_row(k, answer=a) for k, a in enumerate(answers)])
+    code, out, err = _run(capsys, "mmstar", src, "--out", tmp_path / "o.parquet")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rejected"] == {"missing_answer": {"count": 6, "ids": ["0", "1", "2", "3", "4", "5"]}}
+    df = pd.read_parquet(tmp_path / "o.parquet")
+    assert df["reward_model"].map(lambda r: r["ground_truth"]).tolist() == ["7", "\\pi"]
+
+
+def test_float_answers_and_hallusionbench_float_labels(tmp_path, capsys):
+    """Before: 12.0 -> '12.0', 1e20 -> '1e+20'; a float gt_answer (0.0/1.0) rejected every row."""
+    pd.DataFrame({"q": ["a?", "b?", "c?", "d?"], "a": [12.0, 1e20, 0.5, 1e-7],
+                  "img": [img(k) for k in range(4)]}).to_parquet(tmp_path / "f.parquet")
+    code, out, err = _run(capsys, "generic", tmp_path / "f.parquet", "--out", tmp_path / "f_out.parquet", "--name", "F",
+                          "--question-col", "q", "--answer-col", "a", "--image-col", "img")
+    assert code == 0, err
+    gts = pd.read_parquet(tmp_path / "f_out.parquet")["reward_model"].map(lambda r: r["ground_truth"]).tolist()
+    assert gts == ["12", "100000000000000000000", "0.5", "0.0000001"]
+    schema = pa.schema([f if f.name != "gt_answer" else pa.field("gt_answer", pa.float64()) for f in SCHEMAS["hallusionbench"]])
+    rows = [r | {"gt_answer": float(r["gt_answer"])} for r in ROWS["hallusionbench"]()]
+    src = rows_file("hallusionbench", tmp_path / "hb.parquet", rows, schema)
+    code, out, err = _run(capsys, "hallusionbench", src, "--out", tmp_path / "hb_out.parquet")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rows_out"] == 2 and report["rejected"]["answer_not_yes_no"]["ids"] == ["VD_illusion_0_2_0"]
+
+
+def test_meta_is_strict_json(tmp_path, capsys):
+    """MathVista's missing precision and a NaN in any source field are null, never a bare NaN."""
+    report, df, rows = _convert("mathvista", tmp_path, capsys)
+    for meta in df["extra_info"].map(lambda e: e["meta"]):
+        json.loads(meta, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c} in {meta}"))
+    assert json.loads(rows["1"]["extra_info"]["meta"])["precision"] is None
+
+
+def test_name_with_a_path_is_refused_and_suffix_case_is_ignored(tmp_path, capsys):
+    """Before: --name ../../escape wrote outside --out; --out o.PARQUET became a folder."""
+    src = tmp_path / "g.parquet"
+    pd.DataFrame({"question": ["Is it red?"], "answer": ["Yes"], "image": [img(5)]}).to_parquet(src)
+    for bad in ("../../escape", "a/b", ".hidden"):
+        code, _, err = _run(capsys, "generic", src, "--out", tmp_path / "out", "--name", bad)
+        assert_error_line(code, err, "--name", "plain name")
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "escape.parquet").exists()
+    code, out, err = _run(capsys, "mmvet", benchmark_file("mmvet", tmp_path / "src"), "--out", tmp_path / "o.PARQUET")
+    assert code == 0, err
+    assert (tmp_path / "o.PARQUET").is_file() and (tmp_path / "o.rejected.jsonl").is_file()
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed(tmp_path, capsys):
+    """Before: a 'mmvet.parquet.tmp-<pid>' left by a SIGKILLed run stayed forever. A temporary file
+    of a process that still runs (pid 1) is left alone."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    out = tmp_path / "eval"
+    out.mkdir()
+    stale, live = out / f"mmvet.parquet.tmp-{done.stdout.strip()}", out / "mmvet.parquet.tmp-1"
+    stale.write_bytes(b"half")
+    live.write_bytes(b"busy")
+    code, text, err = _run(capsys, "mmvet", benchmark_file("mmvet", tmp_path / "src"), "--out", out)
+    assert code == 0, err
+    assert not stale.exists() and live.exists() and json.loads(text)["stale_temp_files_removed"] == [str(stale)]
+
+
+def test_sigterm_during_the_write_leaves_no_temp_file(tmp_path):
+    """Before: SIGTERM killed the process with 'train.parquet.tmp-<pid>' left behind."""
+    script = f"""
+import os, signal, time
+from pathlib import Path
+from verl_mupo.data.safe_io import OutputSet, run_cli
+def body(argv):
+    target = Path({str(tmp_path / "out" / "x.parquet")!r})
+    with OutputSet([target]) as o:
+        o.write_text(target, "partial")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    return 0
+raise SystemExit(run_cli(body))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 128 + 15, proc.stderr
+    assert not (tmp_path / "out").exists()  # no temp file, and the folder the run created is gone

@@ -6,11 +6,13 @@ import io
 import json
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from data_fixtures import NOT_AN_IMAGE, assert_error_line, png, release, release_row
+from data_fixtures import NOT_AN_IMAGE, assert_error_line, png, release, release_row, unwritable_folder
 from PIL import Image
 
 from verl_mupo.data import virl39k
@@ -267,3 +269,116 @@ def test_output_loads_in_verl_rlhf_dataset(clean_rel, tmp_path):
     assert len(ds) == 6
     item = ds[0]
     assert item["data_source"] == "virl39k" and item["reward_model"]["ground_truth"]
+
+
+# ------------------------------------------------------------------ review fixes (each failed before)
+
+
+def _release_df(folder: Path, df: pd.DataFrame, images=IMAGES) -> Path:
+    """A release whose table is ``df`` as pandas writes it (types as given, e.g. a string pass rate)."""
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "images.zip", "w") as zf:
+        for name, data in images.items():
+            zf.writestr(name, data)
+    df.to_parquet(folder / "39Krelease.parquet")
+    return folder
+
+
+def _table(**columns) -> pd.DataFrame:
+    n = len(columns["qid"])
+    base = {"question": ["<image>Q?"] * n, "answer": ["\\boxed{1}"] * n, "image": [["images/img0.png"]] * n,
+            "category": ["c"] * n, "source": ["s"] * n, "qid": None, "PassRate_32BTrained": [0.5] * n,
+            "PassRate_7BBase": [0.5] * n}
+    return pd.DataFrame({k: columns.get(k, v) for k, v in base.items()})
+
+
+def test_bad_cells_are_rejected_row_by_row(tmp_path, capsys):
+    """Before: PassRate_7BBase='high' -> ValueError traceback; a null in a string image column ->
+    TypeError traceback; a placeholder with no image kept as text-only (counted as repaired)."""
+    df = _table(qid=["a", "b", "c", "d", "e", "f"],
+                question=["<image>Q?", "<image>Q?", "<image>Q?", "Plain text?", "<image>Q?", "<image>Q?"],
+                image=["images/img0.png", "images/img1.png", None, None, "images/img1.png", "images/img1.png"],
+                PassRate_7BBase=["high", "0.25", "0.5", "0.5", None, "2"])
+    rel = _release_df(tmp_path / "r", df)
+    code, out, err = _cli(capsys, "--release", rel, "--out", tmp_path / "o", "--max-pass-rate", "0.9")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rejected"] == {"bad_pass_rate": {"count": 2, "ids": ["a", "f"]},
+                                  "missing_image": {"count": 1, "ids": ["c"]}}
+    assert "repaired_placeholders_removed" not in report
+    train = pd.read_parquet(tmp_path / "o" / "train.parquet")
+    assert train["extra_info"].map(lambda e: e["id"]).tolist() == ["b", "d", "e"]
+    metas = [json.loads(e["meta"]) for e in train["extra_info"]]  # strict JSON: a missing pass rate is null
+    assert [m["pass_rate_7b_base"] for m in metas] == [0.25, 0.5, None]
+    lines = {x["id"]: x for x in map(json.loads, (tmp_path / "o" / "rejected.jsonl").read_text().splitlines())}
+    assert "'high' is not a number" in lines["a"]["detail"] and "no image" in lines["c"]["detail"]
+
+
+def test_missing_pass_rates_are_null_in_meta_and_float_answers_read_as_numbers(tmp_path):
+    """Before: a NaN pass rate was written as a bare NaN in the meta JSON (not strict JSON); float
+    answers became '12.0' / '1e+20'; a missing category became the ability 'None'."""
+    df = _table(qid=["a", "b", "c"], answer=[12.0, 1e20, np.nan], category=[None, "c", "c"],
+                PassRate_7BBase=np.array([np.nan, 0.5, 0.5], dtype=np.float32))
+    rel = _release_df(tmp_path / "r", df)
+    report = convert(rel, tmp_path / "o")
+    assert report["rejected"] == {"missing_answer": {"count": 1, "ids": ["c"]}}
+    train = pd.read_parquet(tmp_path / "o" / "train.parquet")
+    assert train["reward_model"].map(lambda r: r["ground_truth"]).tolist() == ["12", "100000000000000000000"]
+    meta = train["extra_info"].iloc[0]["meta"]
+    assert json.loads(meta, parse_constant=lambda c: pytest.fail(f"{c} in {meta}"))["pass_rate_7b_base"] is None
+    assert train["ability"].tolist() == ["virl39k", "c"] and json.loads(meta)["category"] is None
+
+
+def test_empty_and_none_answers_and_placeholder_questions_are_rejected(tmp_path):
+    """Before: '\\boxed{\\boxed{}}' -> ground truth '\\boxed{}', '\\boxed{\\text{}}' -> '\\text{}',
+    'None' -> 'None'; a question '<image 1>' was kept."""
+    rows = [release_row("n1", "<image>Q", "\\boxed{\\boxed{}}", ["images/img0.png"]),
+            release_row("n2", "<image>Q", "\\boxed{\\text{}}", ["images/img0.png"]),
+            release_row("n3", "<image>Q", "None", ["images/img0.png"]),
+            release_row("n4", "<image>Q", "\\boxed{NULL}", ["images/img0.png"]),
+            release_row("n5", "<image 1>", "\\boxed{5}", ["images/img0.png"]),
+            release_row("ok", "<image>Q", "\\boxed{\\boxed{5}}", ["images/img0.png"])]
+    report = convert(release(tmp_path / "r", rows, IMAGES), tmp_path / "o")
+    assert report["rejected"] == {"missing_answer": {"count": 4, "ids": ["n1", "n2", "n3", "n4"]},
+                                  "missing_question": {"count": 1, "ids": ["n5"]}}
+    train = pd.read_parquet(tmp_path / "o" / "train.parquet")
+    assert train["reward_model"].iloc[0]["ground_truth"] == "5"
+
+
+def test_duplicate_qids_are_rejected_and_the_holdout_shares_none(tmp_path):
+    """Before: 20 rows of 5 qids were all kept and --holdout 0.3 put copies of one qid on both sides."""
+    rows = [release_row(f"q{k % 5}", f"<image>Question {k}?", f"\\boxed{{{k}}}", [f"images/img{k % 5}.png"])
+            for k in range(20)]
+    report = convert(release(tmp_path / "r", rows, IMAGES), tmp_path / "o", holdout=0.3)
+    assert report["rejected"]["duplicate_id"]["count"] == 15 and report["rows_train"] + report["rows_holdout"] == 5
+    train, hold = _qids(tmp_path / "o" / "train.parquet"), _qids(tmp_path / "o" / "holdout.parquet")
+    assert not train & hold and train | hold == {f"q{k}" for k in range(5)}
+    first = pd.concat([pd.read_parquet(tmp_path / "o" / f) for f in ("train.parquet", "holdout.parquet")])
+    assert sorted(first["reward_model"].map(lambda r: r["ground_truth"])) == ["0", "1", "2", "3", "4"]  # the first rows
+
+
+def test_a_negative_seed_is_refused_before_the_work(clean_rel, tmp_path, capsys):
+    """Before: --seed -1 failed with a numpy ValueError traceback after the whole conversion."""
+    code, _, err = _cli(capsys, "--release", clean_rel, "--out", tmp_path / "o", "--holdout", "0.5", "--seed", "-1")
+    assert_error_line(code, err, "--seed", "must be an integer >= 0, got -1")
+    assert not (tmp_path / "o").exists()
+
+
+def test_output_problems_are_one_line_before_any_work(clean_rel, tmp_path, capsys):
+    """Before: --out inside a file gave a NotADirectoryError traceback after the conversion."""
+    (clean_rel / "39Krelease.parquet").write_bytes(b"corrupt")  # the output error must come first
+    code, _, err = _cli(capsys, "--release", clean_rel, "--out", clean_rel / "images.zip" / "sub")
+    assert_error_line(code, err, str(clean_rel / "images.zip"), "is a file, not a folder", "--out")
+    code, _, err = _cli(capsys, "--release", clean_rel, "--out", tmp_path / "new" / "o")
+    assert_error_line(code, err, "39Krelease.parquet", "not a readable parquet")
+    assert not (tmp_path / "new").exists()  # the folders this run created are removed again
+
+
+def test_read_only_output_folder_is_one_line(clean_rel, tmp_path, capsys):
+    """Before: a PermissionError traceback from OutputSet._temp after the conversion."""
+    (clean_rel / "39Krelease.parquet").write_bytes(b"corrupt")  # the output error must come first
+    with unwritable_folder(tmp_path / "ro") as ro:
+        code, _, err = _cli(capsys, "--release", clean_rel, "--out", ro)
+        assert_error_line(code, err, str(ro), "cannot write in this output folder")
+        code, _, err = _cli(capsys, "--release", clean_rel, "--out", ro / "sub")
+        assert_error_line(code, err, str(ro / "sub"), "cannot create this output folder")

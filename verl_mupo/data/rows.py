@@ -16,18 +16,21 @@ files with ``datasets.concatenate_datasets``, which refuses files whose columns 
   empty when the options are only in the question or the image), ``answer_type`` (see
   :func:`answer_type_of`), ``scoring`` (``"rule"``, or ``"judge"`` when the benchmark is scored by an
   LLM judge and a rule score is only a stand-in) and ``meta`` (a JSON object of the source's other
-  fields, e.g. ViRL39K's pass rates).
+  fields, e.g. ViRL39K's pass rates; strict JSON: a missing value is ``null``, never ``NaN``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 
+from verl_mupo.data.safe_io import cell_text, missing_text
+
 __all__ = [
-    "INSTRUCTION", "output_schema", "ANSWER_TYPES", "SCORING", "strip_outer_boxed", "fix_placeholders",
-    "answer_type_of", "make_row",
+    "INSTRUCTION", "output_schema", "ANSWER_TYPES", "SCORING", "MISSING_ANSWER_WORDS", "strip_outer_boxed",
+    "ground_truth_of", "fix_placeholders", "answer_type_of", "plain", "make_row",
 ]
 
 INSTRUCTION = (
@@ -59,9 +62,7 @@ def output_schema():
     ])
 
 
-def strip_outer_boxed(answer: str) -> str:
-    """``\\boxed{A}`` -> ``A`` (balanced braces); other text unchanged, stripped."""
-    s = str(answer).strip()
+def _strip_one_boxed(s: str) -> str:
     m = re.fullmatch(r"\\boxed\s*\{(.*)\}", s, flags=re.DOTALL)
     if m:
         inner, depth = m.group(1), 0
@@ -72,6 +73,40 @@ def strip_outer_boxed(answer: str) -> str:
         if depth == 0:
             return inner.strip()
     return s
+
+
+def strip_outer_boxed(answer: str) -> str:
+    """``\\boxed{A}`` -> ``A`` (balanced braces), repeatedly (``\\boxed{\\boxed{A}}`` -> ``A``);
+    other text unchanged, stripped."""
+    s = str(answer).strip()
+    while (inner := _strip_one_boxed(s)) != s:
+        s = inner
+    return s
+
+
+#: answers that are a missing value written as text (compared case-insensitively, after unboxing)
+MISSING_ANSWER_WORDS = ("nan", "none", "null")
+_WRAPPER = re.compile(r"\\[A-Za-z]+\s*(?=\{)")  # \text{, \mathrm{, \frac{ ...: a command taking an argument
+_LAYOUT = re.compile(r"[{}$\s]|\\[,;:! ]")  # braces, math delimiters, blanks and LaTeX spacing
+
+
+def ground_truth_of(answer) -> str | None:
+    """The ground truth written for an answer cell, or ``None`` when the answer is missing.
+
+    The cell as text (:func:`~verl_mupo.data.safe_io.cell_text`: ``12.0`` -> ``"12"``), the outer
+    ``\\boxed{}`` removed repeatedly (:func:`strip_outer_boxed`). Missing: :func:`missing_text`
+    (``None``, NaN, blank, ``nan``), a text with nothing left once LaTeX commands that take an
+    argument, braces, ``$`` and blanks are removed (``\\boxed{}``, ``\\boxed{\\boxed{}}``,
+    ``\\text{}``, ``\\frac{}{}``; ``\\pi`` is kept), and the words :data:`MISSING_ANSWER_WORDS`
+    (``None``, ``null``, ``nan`` in any case, also inside such wrappers): what a missing value
+    becomes when it is turned into text upstream, and what a model answering "None" would match."""
+    if missing_text(answer):
+        return None
+    text = strip_outer_boxed(cell_text(answer))
+    core = _LAYOUT.sub("", _WRAPPER.sub("", text))
+    if not core or core.lower() in MISSING_ANSWER_WORDS:
+        return None
+    return text
 
 
 def fix_placeholders(question: str, num_images: int) -> tuple[str, str | None]:
@@ -112,6 +147,22 @@ def answer_type_of(ground_truth: str) -> str:
     return "text"
 
 
+def plain(value):
+    """A value as plain JSON data (for ``extra_info.meta``): numpy arrays and scalars as Python,
+    nested in lists and dicts; NaN, infinities and bytes as ``None``."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (bytes, bytearray)) or missing_text(value) and not isinstance(value, str):
+        return None
+    return value
+
+
 def make_row(*, data_source: str, question: str, images: list[bytes], ground_truth: str, ability: str, row_id,
              index: int, split: str, source_question: str, options: list[str] | None = None,
              answer_type: str | None = None, scoring: str = "rule", meta: dict | None = None) -> dict:
@@ -133,6 +184,6 @@ def make_row(*, data_source: str, question: str, images: list[bytes], ground_tru
         "extra_info": {
             "id": str(row_id), "index": int(index), "split": split, "question": source_question,
             "options": [str(o) for o in (options or [])], "answer_type": answer_type, "scoring": scoring,
-            "meta": json.dumps(meta or {}, sort_keys=True, default=str),
+            "meta": json.dumps(plain(meta or {}), sort_keys=True, default=str, allow_nan=False),
         },
     }

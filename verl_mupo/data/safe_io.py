@@ -11,16 +11,25 @@ report of rejected rows.
   ``overwrite``) or when a member is also an input (always); it writes every member to a temporary
   file first and renames them only when the whole run succeeded, and with ``overwrite`` it removes
   the members this run did not write, so no stale file from an earlier run is left beside the new ones.
-- Rows: :func:`missing_text` and :func:`image_problem` say why a value cannot be used;
-  :class:`Rejections` counts rejected rows by reason and lists them by row id.
+  Before any work it also makes sure every member can be written (the folder is created, or refused
+  with one line when a file is in the way, and a temporary file is written and removed in it), and it
+  removes the temporary files that a killed earlier run left beside the set. :func:`run_cli` turns
+  SIGTERM into a normal exit, so a terminated run deletes its own temporary files too.
+- Values: :func:`missing_text`, :func:`missing_question` and :func:`image_problem` say why a value
+  cannot be used; :func:`cell_text` turns a cell into text (floats that are whole numbers without
+  ``.0``); :class:`Rejections` counts rejected rows by reason and lists them by row id.
 """
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import math
+import numbers
 import os
+import re
+import signal
 import sys
 import zipfile
 import zlib
@@ -30,7 +39,8 @@ from typing import Callable, Iterable, Sequence
 
 __all__ = [
     "DataError", "EXIT_DATA_ERROR", "LISTED_IDS", "run_cli", "read_parquet", "open_zip", "read_member",
-    "require_columns", "OutputSet", "Rejections", "missing_text", "image_problem", "first_line",
+    "require_columns", "OutputSet", "Rejections", "missing_text", "missing_question", "cell_text", "image_problem",
+    "first_line", "IMAGE_TAG",
 ]
 
 #: exit code of a command that stopped on a :class:`DataError` (argparse uses 2 for bad flags too)
@@ -55,13 +65,28 @@ def first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def run_cli(body: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Run a command's body; a :class:`DataError` becomes one line on stderr and exit code 2."""
+    """Run a command's body; a :class:`DataError` becomes one line on stderr and exit code 2.
+
+    While the body runs, SIGTERM raises ``SystemExit(143)`` instead of killing the process outright,
+    so an :class:`OutputSet` being written deletes its temporary files on the way out (SIGKILL
+    cannot be caught: the next run removes what it leaves, see :class:`OutputSet`)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         return body(argv)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_DATA_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # ----------------------------------------------------------------------------------------- inputs
@@ -139,6 +164,40 @@ def missing_text(value) -> bool:
     return not text or text.lower() == "nan"
 
 
+#: what counts as an image placeholder when deciding whether a question has any text:
+#: ``<image>``, ``<image1>``, ``<image 1>``
+IMAGE_TAG = re.compile(r"<image\s*\d*>")
+
+
+def missing_question(value) -> bool:
+    """True for what cannot be a question: :func:`missing_text`, or a text that is only image
+    placeholders (:data:`IMAGE_TAG`) and blanks, e.g. ``"<image>"`` or ``" <image> <image> "``."""
+    return missing_text(value) or not IMAGE_TAG.sub("", cell_text(value)).strip()
+
+
+def cell_text(value) -> str:
+    """A cell as text, stripped: ``""`` for :func:`missing_text`; integers (Python or numpy) as
+    integers; floats that are whole numbers without ``.0`` (``12.0`` -> ``"12"``), other floats in
+    positional notation, never with an exponent (``1e20`` -> ``"100000000000000000000"``,
+    ``1e-07`` -> ``"0.0000001"``; the shortest digits that read back as the same float, so a
+    float32 ``0.1`` is ``"0.1"``); bytes decoded as UTF-8; anything else ``str(value)``."""
+    if missing_text(value):
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        import numpy as np
+
+        if not math.isfinite(float(value)):
+            return str(float(value))
+        return np.format_float_positional(value, trim="-")
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8", "replace")
+    return str(value).strip()
+
+
 def image_problem(data) -> str | None:
     """``None`` when ``data`` are the bytes of an image PIL can open and verify, else why not."""
     if not isinstance(data, (bytes, bytearray)) or not data:
@@ -196,6 +255,24 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+#: the suffix of a member's temporary file: ``<name>.tmp-<pid>`` (no ``*.parquet`` glob picks it up)
+TEMP_SUFFIX = ".tmp-"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (this process counts as not running: it has
+    written nothing yet when stale files are cleaned, so a file with its id is a reused id's leftover)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
 class OutputSet:
     """The files one run writes together, checked before any work starts and written atomically.
 
@@ -212,17 +289,27 @@ class OutputSet:
     flag:
         the option that names the output, for the messages (default ``--out``).
 
-    Use as a context manager: members written with :meth:`write_parquet` / :meth:`write_text` go to
-    temporary files beside their targets (``<name>.tmp-<pid>``, which no ``*.parquet`` glob picks
-    up) and are renamed into place only when the block ends without an exception; otherwise the
-    temporary files are deleted and nothing of the earlier set is touched.
+    On construction, in this order, each a :class:`DataError` naming the path: a member that is an
+    input, a member that exists and is not a file, an existing member without ``overwrite``, a file
+    where a folder of the set should be, a folder that cannot be created, a folder where a file
+    cannot be written (a temporary file is created and removed in each). Then the temporary files
+    of earlier runs of the same set whose process is gone (killed: ``<name>.tmp-<pid>``) are removed
+    (:attr:`stale_removed` lists them).
+
+    Use as a context manager around the whole run: members written with :meth:`write_parquet` /
+    :meth:`write_text` go to temporary files beside their targets and are renamed into place only
+    when the block ends without an exception; otherwise the temporary files are deleted, the folders
+    this set created are removed when empty, and nothing of the earlier set is touched.
     """
 
     def __init__(self, members: Sequence[str | Path], inputs: Sequence[str | Path] = (), overwrite: bool = False,
                  flag: str = "--out"):
         self.members = [Path(m) for m in members]
         self.overwrite = bool(overwrite)
+        self.flag = flag
         self._pending: dict[Path, Path] = {}
+        self._created: list[Path] = []
+        self.stale_removed: list[str] = []
         inputs = [Path(i) for i in inputs]
         for m in self.members:
             for i in inputs:
@@ -234,6 +321,66 @@ class OutputSet:
         if existing and not self.overwrite:
             names = ", ".join(m.name for m in self.members)
             raise DataError(existing[0], f"exists; pass --overwrite to replace the whole output set ({names})")
+        try:
+            for folder in dict.fromkeys(m.parent for m in self.members):
+                self._make_folder(folder)
+                self._probe(folder, next(m for m in self.members if m.parent == folder))
+        except DataError:
+            self._remove_created()
+            raise
+        self._remove_stale()
+
+    def _make_folder(self, folder: Path) -> None:
+        """Create ``folder`` and the missing folders above it (remembered, to be removed on failure)."""
+        missing = []
+        for f in (folder, *folder.parents):
+            if f.is_dir():
+                break
+            if f.exists() or f.is_symlink():
+                raise DataError(f, f"is a file, not a folder; choose another {self.flag}")
+            missing.append(f)
+        for f in reversed(missing):
+            try:
+                f.mkdir()
+            except FileExistsError:
+                if not f.is_dir():
+                    raise DataError(f, f"is a file, not a folder; choose another {self.flag}") from None
+                continue
+            except OSError as e:
+                raise DataError(f, f"cannot create this output folder ({e.strerror or first_line(e)}); "
+                                   f"choose another {self.flag}") from None
+            self._created.append(f)
+
+    def _probe(self, folder: Path, member: Path) -> None:
+        """Create and remove a temporary file in ``folder`` (the member's own temporary name)."""
+        tmp = self._temp_name(member)
+        try:
+            tmp.unlink(missing_ok=True)  # a leftover of an earlier process with this id
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.close(fd)
+            tmp.unlink()
+        except OSError as e:
+            raise DataError(folder, f"cannot write in this output folder ({e.strerror or first_line(e)}); "
+                                    f"choose another {self.flag}") from None
+
+    def _remove_stale(self) -> None:
+        for m in self.members:
+            for t in sorted(m.parent.glob(glob.escape(m.name) + TEMP_SUFFIX + "*")):
+                pid = t.name[len(m.name) + len(TEMP_SUFFIX):]
+                if pid.isdigit() and not _pid_alive(int(pid)) and t.is_file():
+                    try:
+                        t.unlink()
+                        self.stale_removed.append(str(t))
+                    except OSError:
+                        pass
+
+    def _remove_created(self) -> None:
+        for f in reversed(self._created):
+            try:
+                f.rmdir()  # only when empty
+            except OSError:
+                break
+        self._created.clear()
 
     def __enter__(self) -> "OutputSet":
         return self
@@ -245,12 +392,15 @@ class OutputSet:
             self.abort()
         return False
 
+    @staticmethod
+    def _temp_name(path: Path) -> Path:
+        return path.with_name(f"{path.name}{TEMP_SUFFIX}{os.getpid()}")
+
     def _temp(self, path: str | Path) -> Path:
         path = Path(path)
         if path not in self.members:
             raise ValueError(f"{path} is not a member of this output set ({[str(m) for m in self.members]})")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        tmp = self._temp_name(path)
         self._pending[path] = tmp
         return tmp
 
@@ -273,8 +423,11 @@ class OutputSet:
             if m not in self._pending and m.exists():
                 m.unlink()
         self._pending.clear()
+        self._created.clear()
 
     def abort(self) -> None:
+        """Delete the temporary files and the folders this set created (when empty)."""
         for tmp in self._pending.values():
             tmp.unlink(missing_ok=True)
         self._pending.clear()
+        self._remove_created()

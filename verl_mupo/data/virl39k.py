@@ -15,13 +15,19 @@ be the ``--eval-dir`` (the guard would read ``train.parquet`` as an evaluation s
 
 Rows follow :mod:`verl_mupo.data.rows` (one schema for all outputs): ``data_source`` ``virl39k``;
 the question with exactly one ``<image>`` per image (missing placeholders added in front, extra ones
-removed) and the instruction; ``ability`` the category; ``ground_truth`` the answer without its outer
-``\\boxed{}``; ``extra_info.id`` the qid and ``extra_info.meta`` the category, source and both pass rates.
+removed) and the instruction; ``ability`` the category (``virl39k`` when it is missing);
+``ground_truth`` the answer without its outer ``\\boxed{}`` (:func:`verl_mupo.data.rows.ground_truth_of`);
+``extra_info.id`` the qid and ``extra_info.meta`` the category, source and both pass rates (``null``
+when missing).
 
-Rejected, counted and listed by qid (never kept): a missing question, a missing answer (``None``,
-NaN, empty, ``\\boxed{}``, the text ``nan``), an image path not in the zip, image bytes PIL cannot
-read. Dropped on purpose and counted: ``--drop-text-only``, the pass-rate filter, and rows matching an
-evaluation item (``--keep-contaminated`` reports them but keeps them).
+Rejected, counted and listed by qid (never kept), docs/data.md has the table: a qid already seen in
+an earlier row (``duplicate_id``: the first row keeps it, so train and holdout never share a qid), a
+missing question (also one that is only ``<image>`` placeholders), a missing answer
+(:func:`~verl_mupo.data.rows.ground_truth_of`), an image path not in the zip, an image cell that is
+not a path or a list of paths, ``<image>`` placeholders without any image, image bytes PIL cannot
+read, a pass rate that is not a number in [0, 1] or -1 (``bad_pass_rate``). Dropped on purpose and
+counted: ``--drop-text-only``, the pass-rate filter, and rows matching an evaluation item
+(``--keep-contaminated`` reports them but keeps them).
 
 Contamination guard (when ``--eval-dir`` is given): a training row is dropped when its normalised
 question text equals an evaluation question, or one of its images is within ``--phash-distance``
@@ -29,7 +35,8 @@ bits (64-bit difference hash) of an evaluation image. Evaluation sets are the pa
 ``python -m verl_mupo.data.benchmarks`` (``prompt`` and ``images`` columns) in that folder.
 
 Bad input (a missing or corrupt parquet or zip, missing columns, a flag out of range, an existing
-output) stops the run with one line ``error: <file or flag>: <what is wrong>`` and exit code 2.
+output, an output folder that cannot be created or written) stops the run with one line
+``error: <file or flag>: <what is wrong>`` and exit code 2; flags and outputs are checked before any work.
 """
 
 from __future__ import annotations
@@ -38,16 +45,19 @@ import argparse
 import io
 import json
 import math
+import numbers
 import re
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from verl_mupo.data.rows import INSTRUCTION, fix_placeholders, make_row, output_schema, strip_outer_boxed
+from verl_mupo.data.rows import (
+    INSTRUCTION, fix_placeholders, ground_truth_of, make_row, output_schema, strip_outer_boxed,
+)
 from verl_mupo.data.safe_io import (
-    DataError, OutputSet, Rejections, image_problem, missing_text, open_zip, read_member, read_parquet,
-    require_columns, run_cli,
+    DataError, OutputSet, Rejections, cell_text, image_problem, missing_question, missing_text, open_zip, read_member,
+    read_parquet, require_columns, run_cli,
 )
 
 DATA_SOURCE = "virl39k"
@@ -123,22 +133,78 @@ def _eval_index(eval_dir: Path) -> tuple[set[str], list[int], list[Path], int]:
     return questions, hashes, files, generic
 
 
-def _check_range(flag: str, value, low: float, high: float, open_low: bool = False, open_high: bool = False) -> None:
-    """:class:`DataError` naming ``flag`` when ``value`` is not a number within the bounds."""
+def _check_range(flag: str, value, low: float, high: float, open_low: bool = False, open_high: bool = False,
+                 integer: bool = False) -> None:
+    """:class:`DataError` naming ``flag`` when ``value`` is not a number (an integer when ``integer``)
+    within the bounds."""
     if value is None:
         return
-    ok = isinstance(value, (int, float)) and not math.isnan(value)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and not math.isnan(value)
+    if ok and integer:
+        ok = float(value).is_integer()
     if ok:
         ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
     if not ok:
+        what = "an integer" if integer else "a number"
+        if math.isinf(high):
+            raise DataError(flag, f"must be {what} {'>' if open_low else '>='} {low:g}, got {value!r}")
         lo, hi = "(" if open_low else "[", ")" if open_high else "]"
-        raise DataError(flag, f"must be in {lo}{low:g}, {high:g}{hi}, got {value!r}")
+        raise DataError(flag, f"must be {what} in {lo}{low:g}, {high:g}{hi}, got {value!r}")
 
 
 def _find_member(path: str, names: set[str]) -> str | None:
     if path in names:
         return path
     return next((n for n in (f"images/{Path(path).name}", Path(path).name) if n in names), None)
+
+
+def _image_paths(value) -> list[str]:
+    """The image paths of a release row: a list of paths, one path, or none (``None``, NaN, an empty
+    list or string). ``ValueError`` saying why for anything else (a number, a list holding ``None``)."""
+    if value is None or missing_text(value) and not isinstance(value, (list, tuple, np.ndarray)):
+        return []
+    if isinstance(value, str):
+        return [value.strip()]
+    if isinstance(value, (list, tuple, np.ndarray)):
+        paths = list(value)
+        bad = next((p for p in paths if not isinstance(p, str) or not p.strip()), "")
+        if bad != "":
+            raise ValueError(f"image list {[str(p) for p in paths]} holds {bad!r}, not a path")
+        return [p.strip() for p in paths]
+    raise ValueError(f"image cell of type {type(value).__name__} ({str(value)[:40]!r}), expected a list of paths")
+
+
+#: the pass rate that marks a row the release did not annotate
+UNANNOTATED = -1.0
+
+
+def _pass_rate(value) -> float | None:
+    """A pass rate cell: a number in [0, 1], :data:`UNANNOTATED` (-1), or ``None`` when missing (None,
+    NaN: treated as unannotated). ``ValueError`` for anything else (text that is not a number,
+    other values)."""
+    if missing_text(value):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a pass rate")
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number") from None
+    if math.isnan(rate):
+        return None
+    if not (0.0 <= rate <= 1.0 or rate == UNANNOTATED):
+        raise ValueError(f"{value!r} is neither in [0, 1] nor {UNANNOTATED:g} (unannotated)")
+    return rate
+
+
+def _check_flags(holdout, min_pass_rate, max_pass_rate, phash_distance, seed) -> None:
+    _check_range("--holdout", holdout, 0.0, 1.0, open_low=True, open_high=True)
+    _check_range("--min-pass-rate", min_pass_rate, 0.0, 1.0)
+    _check_range("--max-pass-rate", max_pass_rate, 0.0, 1.0)
+    _check_range("--phash-distance", phash_distance, 0, 64, integer=True)
+    _check_range("--seed", seed, 0, math.inf, integer=True)
+    if min_pass_rate is not None and max_pass_rate is not None and min_pass_rate > max_pass_rate:
+        raise DataError("--min-pass-rate", f"{min_pass_rate} is above --max-pass-rate {max_pass_rate}")
 
 
 def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = None, drop_text_only: bool = False,
@@ -153,22 +219,18 @@ def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = 
     eval_dir: evaluation parquets for the contamination guard (recommended; default none).
     drop_text_only: drop rows without images (default keep).
     min_pass_rate, max_pass_rate: keep rows whose ``PassRate_7BBase`` is within, in [0, 1] (-1,
-        unannotated, is always kept; default no bound).
+        unannotated, and a missing value are always kept; default no bound).
     holdout: fraction held out as ``holdout.parquet``, in (0, 1); ``None`` (default) for none. At
         least one row is held out and at least one is left for training.
-    seed: seed of the holdout draw (default 0).
-    phash_distance: image-match threshold in bits of the 64-bit difference hash, 0..64 (default 4).
+    seed: seed of the holdout draw, an integer >= 0 (default 0).
+    phash_distance: image-match threshold in bits of the 64-bit difference hash, an integer 0..64 (default 4).
     dedupe: drop rows that match an evaluation item (default); ``False`` reports and keeps them.
     overwrite: replace an existing output set (default refuse).
 
-    Raises :class:`DataError` (a ``ValueError``) for a bad input, output or parameter.
+    Every flag, input path and output is checked before any work. Raises :class:`DataError` (a
+    ``ValueError``) for a bad input, output or parameter.
     """
-    _check_range("--holdout", holdout, 0.0, 1.0, open_low=True, open_high=True)
-    _check_range("--min-pass-rate", min_pass_rate, 0.0, 1.0)
-    _check_range("--max-pass-rate", max_pass_rate, 0.0, 1.0)
-    _check_range("--phash-distance", phash_distance, 0, 64)
-    if min_pass_rate is not None and max_pass_rate is not None and min_pass_rate > max_pass_rate:
-        raise DataError("--min-pass-rate", f"{min_pass_rate} is above --max-pass-rate {max_pass_rate}")
+    _check_flags(holdout, min_pass_rate, max_pass_rate, phash_distance, seed)
     release, out = Path(release), Path(out)
     table_path, zip_path = release / RELEASE_FILE, release / IMAGES_FILE
     if not release.is_dir():
@@ -182,8 +244,17 @@ def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = 
     if out.exists() and not out.is_dir():
         raise DataError(out, "is a file; --out takes a folder")
     members = {k: out / v for k, v in OUTPUT_FILES.items()}
-    outputs = OutputSet(list(members.values()), inputs, overwrite)  # refuses before any work
+    # refuses before any work (existing set, an input as output, an output folder that cannot be written)
+    with OutputSet(list(members.values()), inputs, overwrite) as outputs:
+        report = _convert(table_path, zip_path, eval_dir, drop_text_only, min_pass_rate, max_pass_rate, holdout,
+                          seed, phash_distance, dedupe, outputs, members)
+    if outputs.stale_removed:
+        report["stale_temp_files_removed"] = outputs.stale_removed
+    return report
 
+
+def _convert(table_path: Path, zip_path: Path, eval_dir, drop_text_only, min_pass_rate, max_pass_rate, holdout,
+             seed, phash_distance, dedupe, outputs: OutputSet, members: dict) -> dict:
     table = read_parquet(table_path)
     if "PassRate_7BBase" not in table.columns and "PassRate_7BUntrained" in table.columns:  # an older alias
         table = table.rename(columns={"PassRate_7BUntrained": "PassRate_7BBase"})
@@ -197,28 +268,45 @@ def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = 
         counts["eval_generic_questions_ignored"] = generic
     rejected = Rejections()
     rows = []
+    first_row: dict[str, int] = {}  # qid -> the row that claimed it
     with open_zip(zip_path) as zf:
         names = set(zf.namelist())
         for i, r in enumerate(table[list(RELEASE_COLUMNS)].to_dict("records")):
-            qid = r["qid"] if not missing_text(r["qid"]) else f"row {i}"
-            if missing_text(r["question"]) or not str(r["question"]).replace("<image>", "").strip():
-                rejected.add("missing_question", qid)
+            qid = cell_text(r["qid"]) or f"row {i}"
+            if qid in first_row:
+                rejected.add("duplicate_id", qid, f"qid already in row {first_row[qid]}")
                 continue
-            answer = None if missing_text(r["answer"]) else strip_outer_boxed(r["answer"])
-            if answer is None or missing_text(answer):
+            first_row[qid] = i
+            if missing_question(r["question"]):
+                rejected.add("missing_question", qid, None if missing_text(r["question"]) else repr(r["question"]))
+                continue
+            answer = ground_truth_of(r["answer"])
+            if answer is None:
                 rejected.add("missing_answer", qid, None if r["answer"] is None else repr(r["answer"]))
                 continue
-            image = r["image"]
-            paths = [image] if isinstance(image, str) else (list(image) if image is not None else [])
+            try:
+                paths = _image_paths(r["image"])
+            except ValueError as e:
+                rejected.add("missing_image", qid, str(e))
+                continue
+            source_question = r["question"] if isinstance(r["question"], str) else cell_text(r["question"])
+            if not paths and "<image>" in source_question:
+                rejected.add("missing_image", qid, f"{source_question.count('<image>')} <image> placeholders, no image")
+                continue
             if not paths and drop_text_only:
                 counts["dropped_text_only"] += 1
                 continue
-            rate = float(r["PassRate_7BBase"])
-            if rate >= 0 and ((min_pass_rate is not None and rate < min_pass_rate) or
-                              (max_pass_rate is not None and rate > max_pass_rate)):
+            try:
+                rate = _pass_rate(r["PassRate_7BBase"])
+                rate_32b = _pass_rate(r["PassRate_32BTrained"])
+            except ValueError as e:
+                rejected.add("bad_pass_rate", qid, str(e))
+                continue
+            if rate is not None and rate >= 0 and ((min_pass_rate is not None and rate < min_pass_rate) or
+                                                   (max_pass_rate is not None and rate > max_pass_rate)):
                 counts["dropped_pass_rate"] += 1
                 continue
-            found = [_find_member(str(p), names) for p in paths]
+            found = [_find_member(p, names) for p in paths]
             if None in found:
                 rejected.add("missing_image", qid, str(paths[found.index(None)]))
                 continue
@@ -228,7 +316,7 @@ def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = 
             if bad is not None:
                 rejected.add("bad_image", qid, f"{found[bad]}: {problems[bad]}")
                 continue
-            question, repair = fix_placeholders(str(r["question"]), len(images))
+            question, repair = fix_placeholders(source_question, len(images))
             if repair:
                 counts[f"repaired_placeholders_{repair}"] += 1
             match = None
@@ -242,11 +330,12 @@ def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = 
                 counts[f"{'dropped' if dedupe else 'kept'}_eval_{match}_match"] += 1
                 if dedupe:
                     continue
+            category = cell_text(r["category"])
             rows.append(make_row(
                 data_source=DATA_SOURCE, question=question, images=images, ground_truth=answer,
-                ability=str(r["category"]), row_id=qid, index=i, split="train", source_question=str(r["question"]),
-                meta={"category": str(r["category"]), "source": str(r["source"]),
-                      "pass_rate_32b_trained": float(r["PassRate_32BTrained"]), "pass_rate_7b_base": rate},
+                ability=category or DATA_SOURCE, row_id=qid, index=i, split="train", source_question=source_question,
+                meta={"category": category or None, "source": cell_text(r["source"]) or None,
+                      "pass_rate_32b_trained": rate_32b, "pass_rate_7b_base": rate},
             ))
     if not rows:
         dropped = {k: v for k, v in counts.items() if k.startswith("dropped")}
@@ -256,7 +345,8 @@ def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = 
         if len(rows) < 2:
             raise DataError("--holdout", f"needs at least 2 rows, {len(rows)} left after filtering")
         n_hold = min(max(1, int(round(holdout * len(rows)))), len(rows) - 1)
-    order = np.random.default_rng(seed).permutation(len(rows))
+    # one row per qid (duplicates are rejected above), so train and holdout never share a qid
+    order = np.random.default_rng(int(seed)).permutation(len(rows))
     hold_idx = set(order[:n_hold].tolist())
     train, hold = [], []
     for j, row in enumerate(rows):
@@ -264,11 +354,10 @@ def convert(release: str | Path, out: str | Path, eval_dir: str | Path | None = 
             hold.append(row | {"extra_info": row["extra_info"] | {"split": "holdout"}})
         else:
             train.append(row)
-    with outputs:
-        outputs.write_parquet(members["train"], train, output_schema())
-        if hold:
-            outputs.write_parquet(members["holdout"], hold, output_schema())
-        outputs.write_text(members["rejected"], rejected.jsonl())
+    outputs.write_parquet(members["train"], train, output_schema())
+    if hold:
+        outputs.write_parquet(members["holdout"], hold, output_schema())
+    outputs.write_text(members["rejected"], rejected.jsonl())
     counts.update(rows_train=len(train), rows_holdout=len(hold))
     report = dict(sorted(counts.items()))
     report["rejected"] = rejected.summary()
@@ -288,7 +377,7 @@ def _main(argv=None) -> int:
     p.add_argument("--max-pass-rate", type=float, help="keep PassRate_7BBase <= this, in [0, 1]")
     p.add_argument("--holdout", type=float, help="fraction held out as holdout.parquet, in (0, 1); omit for none")
     p.add_argument("--phash-distance", type=int, default=4, help="image match threshold in bits, 0..64 (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the holdout draw (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the holdout draw, an integer >= 0 (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output set")
     a = p.parse_args(argv)
     report = convert(a.release, a.out, a.eval_dir, a.drop_text_only, a.min_pass_rate, a.max_pass_rate, a.holdout,
