@@ -178,6 +178,7 @@ def test_heldout_stats_by_hand():
     assert st["share"] == {"coast": 5 / 8, "pass": 3 / 8, "river": 0.0, "other": 0.0}
     assert st["entropy"] == pytest.approx(-(5 / 8) * math.log2(5 / 8) - (3 / 8) * math.log2(3 / 8))
     assert st["distinct_per_prompt"] == pytest.approx(1.5)
+    assert st["execution"]["coast"] == st["execution"]["pass"] == 1.0 and math.isnan(st["execution"]["river"])
     # acc from the dump when present, else re-scored from output and gts: the same numbers
     with_acc = [dict(r, acc=task.compute_score(task.DATA_SOURCE, r["output"], r["gts"])["acc"]) for r in rows]
     assert analysis.heldout_stats(with_acc)["acc_at_k"] == st["acc_at_k"]
@@ -210,18 +211,20 @@ def test_summary_and_figures_from_run_folders(tmp_path):
     (tmp_path / "grpo_s3").mkdir()  # unfinished: ignored
     out = analysis.summary(tmp_path)
     agg = out["aggregate"]
-    assert agg["grpo"]["seeds"] == [1, 2] and agg["mupo"]["final_step"] == [2, 2]
-    assert agg["grpo"]["heldout_final"]["entropy"] == (0.0, 0.0)
-    assert agg["grpo"]["heldout_final"]["share_coast"] == (1.0, 0.0)
-    assert agg["mupo"]["heldout_final"]["entropy"][0] == pytest.approx(1.5)
-    assert agg["mupo"]["heldout_final"]["acc@4"][0] == pytest.approx(1.0)
-    assert agg["grpo"]["heldout_final"]["acc@4"][0] == pytest.approx(np.mean([task.problem_class(p) == "coast" for p in probs]))
+    assert agg["grpo"]["seeds"] == [1, 2] and agg["mupo"]["steps"] == [0, 2] and agg["base"]["runs"] == 4
+    assert agg["ks"] == [1, 2, 3, 4]
+    assert agg["base"]["heldout"]["entropy"][0] == pytest.approx(1.5)
+    grpo, mupo = agg["grpo"]["heldout"][2], agg["mupo"]["heldout"][2]
+    assert grpo["entropy"] == (0.0, 0.0) and grpo["share_coast"] == (1.0, 0.0)
+    assert mupo["entropy"][0] == pytest.approx(1.5) and mupo["acc@4"][0] == pytest.approx(1.0)
+    assert grpo["acc@4"][0] == pytest.approx(np.mean([task.problem_class(p) == "coast" for p in probs]))
     assert agg["grpo"]["train_final"]["share_coast"] == (1.0, 0.0)
     assert out["runs"][0]["metrics"][1]["mupo/lambda"] == 0.4
-    assert "| base (step 0) |" in out["table"] and (tmp_path / "summary.json").exists()
+    assert "| base (warm start, step 0) | 4 runs |" in out["table"] and "| GRPO step 2 | 2 |" in out["table"]
+    assert (tmp_path / "summary.json").exists()
     paths = analysis.draw_figures(tmp_path, tmp_path / "fig")
     assert [p.name for p in paths] == ["mechanism_strategies.png", "mechanism_entropy.png", "mechanism_acc_at_k.png",
-                                       "mechanism_acc_over_steps.png"]
+                                       "mechanism_acc_over_steps.png", "mechanism_execution.png"]
     assert all(p.stat().st_size > 10_000 for p in paths)
 
 

@@ -40,7 +40,7 @@ def test_both_algorithms_ran_from_the_same_checkpoint(pipeline):
     for algo in ("grpo", "mupo"):
         log = (work / f"{algo}_s1" / "main_ppo.log").read_text(errors="replace")
         assert assets["model"] in log
-    assert "| base (step 0) |" in pipeline["stdout"] and "| grpo (step 3) |" in pipeline["stdout"]
+    assert "| base (warm start, step 0) | 2 runs |" in pipeline["stdout"] and "| GRPO step 3 |" in pipeline["stdout"]
 
 
 def test_measurements_every_step_and_on_the_heldout_split(pipeline):
@@ -78,12 +78,13 @@ def test_mupo_metrics_are_computed_in_both_runs(pipeline):
 
 def test_aggregate_and_figures(pipeline):
     agg = pipeline["summary"]["aggregate"]
-    assert set(agg) == {"grpo", "mupo"}
-    for a in agg.values():
-        assert a["ks"] == list(range(1, 13))
-        assert set(a["heldout_final"]) >= {"acc@1", "acc@12", "entropy", "coverage", *[f"share_{s}" for s in task.STRATEGY_NAMES]}
+    assert set(agg) == {"base", "ks", "grpo", "mupo"} and agg["ks"] == list(range(1, 13))
+    for a in ("grpo", "mupo"):
+        final = agg[a]["heldout"][str(STEPS)]
+        assert set(final) >= {"acc@1", "acc@12", "entropy", "coverage", *[f"share_{s}" for s in task.STRATEGY_NAMES]}
     figs = sorted(p.name for p in (pipeline["work"] / "figures").glob("*.png"))
-    assert figs == ["mechanism_acc_at_k.png", "mechanism_acc_over_steps.png", "mechanism_entropy.png", "mechanism_strategies.png"]
+    assert figs == ["mechanism_acc_at_k.png", "mechanism_acc_over_steps.png", "mechanism_entropy.png",
+                    "mechanism_execution.png", "mechanism_strategies.png"]
 
 
 def test_finished_runs_are_skipped(pipeline):

@@ -12,7 +12,8 @@ A run folder (``<algo>_s<seed>``, written by ``recipes/mechanism/run.sh``) holds
 Measured:
 
 - per training step, from the rollouts: the share of each strategy (:func:`task.classify`), the
-  entropy of that distribution (bits; log2(3) = 1.585 is uniform over the three strategies), the
+  entropy of the distribution over the three strategies (bits, responses that follow none left
+  out; log2(3) = 1.585 is uniform), the
   mean number of distinct strategies among a prompt's responses, the accuracy;
 - per held-out evaluation: acc@k for k = 1..n (unbiased, :func:`verl_mupo.evaluation.acc_at_k`),
   the strategy shares and entropy, and *coverage* (the share of problems whose working strategy was
@@ -76,15 +77,25 @@ def _acc(row: dict) -> int:
 
 
 def strategy_stats(rows: list[dict]) -> dict:
-    """Strategy shares, their entropy, distinct strategies per prompt and accuracy of one set of
-    responses (verl dump rows with ``output``, ``gts`` or ``acc``, and ``uid``)."""
+    """Strategy shares (``other`` included), the entropy of the distribution over the three strategies
+    (``other`` left out, so at most log2(3) bits), each strategy's execution accuracy (share of its
+    responses that box its own answer; NaN when it was not sampled), distinct strategies per prompt
+    and accuracy of one set of responses (verl dump rows with ``output``, ``gts`` or ``acc``, ``uid``)."""
     if not rows:
         raise ValueError("no responses to measure")
     counts = Counter(task.classify(r["output"]) for r in rows)
     shares = {s: counts[s] / len(rows) for s in LABELS}
     prompts = _by_prompt(rows)
     distinct = [len({task.classify(r["output"]) for r in rs} - {task.OTHER}) for rs in prompts.values()]
-    return {"share": shares, "entropy": entropy_bits(shares.values()), "distinct_per_prompt": float(np.mean(distinct)),
+    named = [counts[s] for s in task.STRATEGY_NAMES]
+    entropy = entropy_bits([c / sum(named) for c in named]) if sum(named) else 0.0
+    executed = Counter()
+    for r in rows:
+        s = task.classify(r["output"])
+        if s != task.OTHER:
+            executed[s] += int(task.compute_score(task.DATA_SOURCE, r["output"], "")["answer"] == str(task.answer_of(s)))
+    execution = {s: executed[s] / counts[s] if counts[s] else float("nan") for s in task.STRATEGY_NAMES}
+    return {"share": shares, "entropy": entropy, "execution": execution, "distinct_per_prompt": float(np.mean(distinct)),
             "acc": float(np.mean([_acc(r) for r in rows])), "responses": len(rows), "prompts": len(prompts)}
 
 
@@ -144,31 +155,33 @@ def _mean_std(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
+def _heldout_block(hs: list[dict], ks) -> dict:
+    out = {f"acc@{k}": _mean_std([h["acc_at_k"][k] for h in hs]) for k in ks}
+    out.update(entropy=_mean_std([h["entropy"] for h in hs]), coverage=_mean_std([h["coverage"] for h in hs]),
+               distinct_per_prompt=_mean_std([h["distinct_per_prompt"] for h in hs]))
+    out.update({f"share_{s}": _mean_std([h["share"][s] for h in hs]) for s in LABELS})
+    return out
+
+
 def aggregate(runs: list[dict]) -> dict:
-    """Per algorithm, over seeds: the final and the step-0 held-out numbers (mean, std), the final
-    training-batch strategy numbers, and the mean curves."""
-    out: dict = {}
-    for algo in sorted({r["algo"] for r in runs}):
-        rs = [r for r in runs if r["algo"] == algo and r["heldout"]]
-        if not rs:
-            continue
-        last = [r["heldout"][max(r["heldout"])] for r in rs]
-        first = [r["heldout"][min(r["heldout"])] for r in rs]
-        ks = sorted(set.intersection(*(set(h["acc_at_k"]) for h in last + first)))
-        final = {f"acc@{k}": _mean_std([h["acc_at_k"][k] for h in last]) for k in ks}
-        final.update(entropy=_mean_std([h["entropy"] for h in last]), coverage=_mean_std([h["coverage"] for h in last]),
-                     distinct_per_prompt=_mean_std([h["distinct_per_prompt"] for h in last]))
-        final.update({f"share_{s}": _mean_std([h["share"][s] for h in last]) for s in LABELS})
-        base = {f"acc@{k}": _mean_std([h["acc_at_k"][k] for h in first]) for k in ks}
-        base.update(entropy=_mean_std([h["entropy"] for h in first]), coverage=_mean_std([h["coverage"] for h in first]))
-        base.update({f"share_{s}": _mean_std([h["share"][s] for h in first]) for s in LABELS})
+    """Over seeds (mean, sample std): ``{"base": the step-0 held-out numbers of every run (the same
+    warm start, sampled by each run), algo: {"heldout": {step: ...} for every evaluation step all its
+    seeds share, "train_final": the last training batch's strategy numbers, ...}}``."""
+    with_val = [r for r in runs if r["heldout"]]
+    if not with_val:
+        return {}
+    ks = sorted(set.intersection(*(set(h["acc_at_k"]) for r in with_val for h in r["heldout"].values())))
+    out: dict = {"base": {"runs": len(with_val), "heldout": _heldout_block([r["heldout"][min(r["heldout"])] for r in with_val], ks)},
+                 "ks": ks}
+    for algo in sorted({r["algo"] for r in with_val}):
+        rs = [r for r in with_val if r["algo"] == algo]
+        steps = sorted(set.intersection(*(set(r["heldout"]) for r in rs)))
         train_last = [r["train"][max(r["train"])] for r in rs if r["train"]]
-        train = {"entropy": _mean_std([t["entropy"] for t in train_last]),
-                 "acc": _mean_std([t["acc"] for t in train_last])}
+        train = {"entropy": _mean_std([t["entropy"] for t in train_last]), "acc": _mean_std([t["acc"] for t in train_last])}
         train.update({f"share_{s}": _mean_std([t["share"][s] for t in train_last]) for s in LABELS})
-        out[algo] = {"seeds": [r["seed"] for r in rs], "final_step": [max(r["heldout"]) for r in rs],
-                     "base_step": [min(r["heldout"]) for r in rs], "heldout_final": final, "heldout_base": base,
-                     "train_final": train, "seconds": [r["seconds"] for r in rs], "ks": ks}
+        out[algo] = {"seeds": [r["seed"] for r in rs], "steps": steps, "final_step": steps[-1],
+                     "heldout": {st: _heldout_block([r["heldout"][st] for r in rs], ks) for st in steps},
+                     "train_final": train, "seconds": [r["seconds"] for r in rs]}
     return out
 
 
@@ -176,15 +189,24 @@ def _fmt(ms) -> str:
     return f"{ms[0]:.3f} ± {ms[1]:.3f}"
 
 
-def summary_table(agg: dict) -> str:
-    """Markdown table: held-out numbers of the warm start and of each algorithm at its last step."""
-    algos = list(agg)
+def algorithms(agg: dict) -> list[str]:
+    """The algorithm names in an :func:`aggregate` result."""
+    return [a for a in agg if a not in ("base", "ks")]
+
+
+def summary_table(agg: dict, steps=None) -> str:
+    """Markdown table of held-out numbers: the warm start, then each algorithm at ``steps`` (default:
+    its middle evaluation and its last)."""
+    algos = algorithms(agg)
     if not algos:
         return "no finished runs"
-    ks = agg[algos[0]]["ks"]
+    ks = agg["ks"]
     show_k = [k for k in ks if k in (1, 2, 4, 8) or k == ks[-1]]
-    rows = [("base (step 0)", agg[algos[0]]["heldout_base"], "-")]
-    rows += [(f"{a} (step {agg[a]['final_step'][0]})", agg[a]["heldout_final"], str(len(agg[a]["seeds"]))) for a in algos]
+    rows = [("base (warm start, step 0)", agg["base"]["heldout"], f"{agg['base']['runs']} runs")]
+    for a in algos:
+        mine = agg[a]["steps"]
+        want = steps or sorted({min(mine[1:] or mine, key=lambda s: abs(s - mine[-1] / 2)), mine[-1]})
+        rows += [(f"{a.upper()} step {st}", agg[a]["heldout"][st], str(len(agg[a]["seeds"]))) for st in want if st in mine]
     head = ["policy", "seeds", *[f"acc@{k}" for k in show_k], "coverage", "entropy (bits)",
             *[f"share {s}" for s in task.STRATEGY_NAMES]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -222,25 +244,30 @@ def _curve(runs, algo, part, fn):
     return np.asarray(steps), vals
 
 
-def _finish(fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
-    """Labels, a 0..1 accuracy axis, grid, legend; save ``path`` (120 dpi) and close."""
-    import matplotlib.pyplot as plt
-
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, path: Path | None) -> None:
+    """Labels, a 0..1 accuracy axis, grid, legend; saves to ``path`` when given."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
+    if path is not None:
+        _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return path
 
 
 def draw_figures(work: Path, out: Path, prefix: str = "mechanism_") -> list[Path]:
     """The figures (PNG) under ``out``: strategy shares over training steps per algorithm, strategy
-    entropy over steps (training batches and held-out), held-out acc@k against k."""
+    entropy over steps (training batches and held-out), held-out acc@k against k (middle and last
+    evaluation), held-out acc@1 and acc@n over steps, execution accuracy per strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -284,7 +311,7 @@ def draw_figures(work: Path, out: Path, prefix: str = "mechanism_") -> list[Path
             axes[0].fill_between(steps, v.min(0), v.max(0), color=c, alpha=0.2)
         steps, v = _curve(runs, algo, "heldout", lambda t: t["entropy"])
         if len(steps):
-            axes[1].errorbar(steps, v.mean(0), yerr=v.std(0, ddof=1) if v.shape[0] > 1 else None, color=c,
+            axes[1].errorbar(steps + 0.4 * (algos.index(algo) - (len(algos) - 1) / 2), v.mean(0), yerr=v.std(0, ddof=1) if v.shape[0] > 1 else None, color=c,
                              marker="o", capsize=3, label=algo.upper())
     for ax, title in zip(axes, ("training batches", "held-out problems (step 0 = warm start)")):
         ax.axhline(math.log2(3), color="gray", ls=":", lw=1)
@@ -299,32 +326,53 @@ def draw_figures(work: Path, out: Path, prefix: str = "mechanism_") -> list[Path
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
-    # 3. held-out acc@k against k: base (step 0 of every run), each algorithm at its last step
-    fig, ax = plt.subplots(figsize=(5.4, 3.8))
+    # 3. held-out acc@k against k: base (step 0 of every run), each algorithm mid-way and at its last step
     base = [r["heldout"][min(r["heldout"])] for r in runs if r["heldout"]]
     ks = sorted(set.intersection(*(set(h["acc_at_k"]) for h in base)))
-    series = [("base (warm start)", base, COLORS["base"])]
-    series += [(f"{a.upper()} (last step)", [r["heldout"][max(r["heldout"])] for r in runs if r["algo"] == a and r["heldout"]],
-                COLORS.get(a)) for a in algos]
-    for name, hs, c in series:
-        v = np.array([[h["acc_at_k"][k] for k in ks] for h in hs])
-        ax.errorbar(ks, v.mean(0), yerr=v.std(0, ddof=1) if len(hs) > 1 else None, color=c, marker="o", ms=3,
-                    capsize=2, label=f"{name}, {len(hs)} runs")
-    ax.set_xticks(ks)
-    paths.append(_finish(fig, ax, "k (samples per problem)", "held-out acc@k (unbiased)",
-                         "held-out acc@k, mean ± std over seeds", out / f"{prefix}acc_at_k.png"))
+    last = min(max(r["heldout"]) for r in runs if r["heldout"])
+    common = sorted(set.intersection(*(set(r["heldout"]) for r in runs if r["heldout"])))
+    mid = min(common, key=lambda s: abs(s - last / 2))
+    fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.8), sharey=True)
+    for ax, step in zip(axes, (mid, last)):
+        series = [(f"base (warm start, step 0 of {len(base)} runs)", base, COLORS["base"])]
+        series += [(a.upper(), [r["heldout"][step] for r in runs if r["algo"] == a and step in r["heldout"]], COLORS.get(a))
+                   for a in algos]
+        for name, hs, c in series:
+            v = np.array([[h["acc_at_k"][k] for k in ks] for h in hs])
+            ax.errorbar(ks, v.mean(0), yerr=v.std(0, ddof=1) if len(hs) > 1 else None, color=c, marker="o", ms=3,
+                        capsize=2, label=f"{name}" if name.startswith("base") else f"{name}, {len(hs)} seeds")
+        ax.set_xticks(ks)
+        _finish(fig, ax, "k (samples per problem)", "held-out acc@k (unbiased)",
+                f"held-out acc@k at step {step}, mean ± std over seeds", None)
+    paths.append(out / f"{prefix}acc_at_k.png")
+    _save(fig, paths[-1])
 
     # 4. held-out acc@1 and acc@n over training steps
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
-    for algo in algos:
+    for i, algo in enumerate(algos):
         c = COLORS.get(algo)
         for k, ls in ((1, "-"), (ks[-1], "--")):
             steps, v = _curve(runs, algo, "heldout", lambda h, k=k: h["acc_at_k"][k])
             if len(steps):
-                ax.errorbar(steps, v.mean(0), yerr=v.std(0, ddof=1) if v.shape[0] > 1 else None, color=c, ls=ls,
+                ax.errorbar(steps + 0.4 * (i - (len(algos) - 1) / 2), v.mean(0), yerr=v.std(0, ddof=1) if v.shape[0] > 1 else None, color=c, ls=ls,
                             marker="o", ms=3, capsize=2, label=f"{algo.upper()} acc@{k}")
-    paths.append(_finish(fig, ax, "training step", "held-out accuracy", "held-out acc@1 and acc@n over training",
-                         out / f"{prefix}acc_over_steps.png"))
+    _finish(fig, ax, "training step", "held-out accuracy", "held-out acc@1 and acc@n over training, mean ± std", None)
+    paths.append(out / f"{prefix}acc_over_steps.png")
+    _save(fig, paths[-1])
+
+    # 5. execution accuracy of each strategy on the held-out problems (mean over the seeds that sampled it)
+    fig, axes = plt.subplots(1, len(algos), figsize=(5.2 * len(algos), 3.6), sharey=True, squeeze=False)
+    for ax, algo in zip(axes[0], algos):
+        for s in task.STRATEGY_NAMES:
+            steps, v = _curve(runs, algo, "heldout", lambda h, s=s: h["execution"][s])
+            if len(steps):
+                ax.plot(steps, np.nanmean(v, 0), color=STRATEGY_COLORS[s], marker="o", label=s)
+                for row in v:
+                    ax.plot(steps, row, color=STRATEGY_COLORS[s], alpha=0.3, lw=0.8)
+        _finish(fig, ax, "training step", "boxes its own answer",
+                f"{algo.upper()}: execution accuracy per strategy, held-out (thin: seeds)", None)
+    paths.append(out / f"{prefix}execution.png")
+    _save(fig, paths[-1])
     return paths
 
 

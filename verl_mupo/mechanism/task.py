@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "Strategy", "STRATEGIES", "STRATEGY_NAMES", "OTHER", "CLASS_WEIGHTS", "DATA_SOURCE", "WRONG_ANSWERS",
-    "all_problems", "problem_class", "problem_text", "key_of", "trace", "classify", "compute_score", "rl_record",
+    "all_problems", "problem_class", "problem_text", "answer_of", "key_of", "trace", "classify", "compute_score", "rl_record",
     "split_problems", "vocabulary",
 ]
 
@@ -119,9 +119,14 @@ def problem_text(digits) -> str:
     return f"from town {' '.join(map(str, digits))} which road leads to rome ?"
 
 
+def answer_of(strategy: str) -> int:
+    """The digit a strategy boxes when carried out correctly."""
+    return _BY_NAME[strategy].answer
+
+
 def key_of(digits, weights=CLASS_WEIGHTS) -> int:
     """The ground-truth answer: the open road's number."""
-    return _BY_NAME[problem_class(digits, weights)].answer
+    return answer_of(problem_class(digits, weights))
 
 
 def trace(strategy: str, rng: random.Random, error_rate: float = 0.0) -> str:

@@ -164,7 +164,7 @@ def describe_policy(problems, responses, weights=task.CLASS_WEIGHTS) -> dict:
             res = task.compute_score(task.DATA_SOURCE, r, key)
             correct += int(res["acc"])
             if s != task.OTHER:
-                executed += int(res["answer"] == str(next(x for x in task.STRATEGIES if x.name == s).answer))
+                executed += int(res["answer"] == str(task.answer_of(s)))
     named = total - counts[task.OTHER]
     return {"strategy_share": {s: counts[s] / total for s in (*task.STRATEGY_NAMES, task.OTHER)},
             "execution_accuracy": executed / max(named, 1), "acc@1": correct / total, "responses": total}
