@@ -265,17 +265,17 @@ def test_greedy_run_is_labelled(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
+    """The README's main job as it runs by default (MUPO_SMOKE_VAL=1: validation before training and
+    every 2 steps, n=4 at temperature 1.0, console and file logger); returns its run folder."""
     work = tmp_path_factory.mktemp("smoke_mupo")
-    env = {**os.environ, "PYTHON": sys.executable, "MUPO_SMOKE_DIR": str(work),
-           "VERL_FILE_LOGGER_PATH": str(work / "metrics.jsonl")}
-    overrides = ["trainer.test_freq=2", "trainer.val_before_train=True", "actor_rollout_ref.rollout.val_kwargs.n=4",
-                 "actor_rollout_ref.rollout.val_kwargs.do_sample=True",
-                 "actor_rollout_ref.rollout.val_kwargs.temperature=1.0",
-                 f"trainer.validation_data_dir={work / 'val_generations'}", "trainer.logger=[console,file]"]
-    proc = subprocess.run(["bash", str(ROOT / "recipes" / "cpu_smoke.sh"), "mupo", *overrides], env=env,
+    env = {k: v for k, v in os.environ.items() if k not in ("VERL_FILE_LOGGER_PATH", "MUPO_SMOKE_VAL")}
+    env.update({"PYTHON": sys.executable, "MUPO_SMOKE_DIR": str(work)})
+    proc = subprocess.run(["bash", str(ROOT / "recipes" / "cpu_smoke.sh"), "mupo"], env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return work
+    run = work / "mupo"
+    assert sorted(p.name for p in run.iterdir()) >= ["metrics.jsonl", "mupo.log", "val"], sorted(run.iterdir())
+    return run
 
 
 @pytest.mark.e2e
@@ -284,13 +284,13 @@ def test_smoke_run_logs_val_mupo_acc_at_k_equal_to_its_dumps(smoke_run):
     rows = {int(r["step"]): r for r in parse_console_metrics(log) if any(k.startswith("val-mupo/") for k in r)}
     assert sorted(rows) == [0, 2, 4]
     for step, row in rows.items():
-        results = evaluate(dump_counts(smoke_run / "val_generations" / f"{step}.jsonl"))
+        results = evaluate(dump_counts(smoke_run / "val" / f"{step}.jsonl"))
         for r in results:
             for k in (1, 2, 3, 4):
                 assert row[f"val-mupo/{r.name}/acc@{k}"] == pytest.approx(r.acc[k])
         assert 0 < row["val-mupo/pairwise_distance"] < 2
-        z = read_embeddings(smoke_run / "val_generations" / f"{step}.embeddings.npz")
-        dump = [json.loads(line) for line in open(smoke_run / "val_generations" / f"{step}.jsonl")]
+        z = read_embeddings(smoke_run / "val" / f"{step}.embeddings.npz")
+        dump = [json.loads(line) for line in open(smoke_run / "val" / f"{step}.jsonl")]
         assert sorted(z["key"].tolist()) == sorted(d["uid"] for d in dump)
         acc = {d["uid"]: d["acc"] for d in dump}
         assert [acc[k] for k in z["key"]] == z["acc"].tolist()
@@ -303,7 +303,7 @@ def test_report_of_the_smoke_run(smoke_run, tmp_path):
     assert main([str(smoke_run), str(smoke_run), "--labels", "mupo", "again", "--out", str(out)]) == 0
     run = Run.load(smoke_run)
     report = build_report([run])
-    results = {r.name: r for r in evaluate(dump_counts(smoke_run / "val_generations" / "4.jsonl"))}
+    results = {r.name: r for r in evaluate(dump_counts(smoke_run / "val" / "4.jsonl"))}
     (bench,) = [n for n in results if not n.endswith("_avg")]
     line = next(line for line in _axis(report.figures["acc_at_k.png"], bench).lines if line.get_gid() == "run:" + run.label)
     assert np.allclose(line.get_ydata(), [100 * results[bench].acc[k] for k in (1, 2, 3, 4)])
@@ -311,6 +311,6 @@ def test_report_of_the_smoke_run(smoke_run, tmp_path):
     assert list(lam.get_xdata()) == [1, 2, 3, 4] and lam.get_ydata()[0] == pytest.approx(0.4)
     tsne = report.figures["tsne.png"]
     n_points = sum(len(c.get_offsets()) for ax in tsne.axes for c in ax.collections)
-    assert n_points == len(read_embeddings(smoke_run / "val_generations" / "4.embeddings.npz")["acc"])
+    assert n_points == len(read_embeddings(smoke_run / "val" / "4.embeddings.npz")["acc"])
     assert sorted(p.name for p in out.iterdir()) == ["acc_at_k.png", "acc_over_steps.png", "mupo_curves.png",
                                                      "summary.md", "tsne.png"]
