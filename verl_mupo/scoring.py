@@ -12,12 +12,14 @@ with their cases and the agreement with math-verify's and MathRuler's test suite
 Matching, in order (the first rule that decides, decides):
 
 1. the answer is the content of the *last* ``\\boxed{...}`` whose braces close; no box, no credit;
-   an answer longer than ``VERL_MUPO_GRADER_MAX_ANSWER_CHARS`` (1000) is wrong;
+   an answer longer than ``VERL_MUPO_GRADER_MAX_ANSWER_CHARS`` (1000) is wrong; a ground truth that
+   is a missing value (``None``, NaN, ``nan``, ``None``, ``null``, blank, ``\\boxed{}``) gives no
+   credit to any answer (logged once);
 2. presentation is removed from both sides (``\\text{}``, ``\\left``/``\\right``, LaTeX spacing,
    ``\\dfrac``, ``$``, Unicode symbols: :func:`verl_mupo.grading.latex.clean`);
 3. multiple choice (the ground truth is a letter A-J, or several): the same letter(s) in any common
-   spelling, or the text of the right option when the options are known
-   (:mod:`verl_mupo.grading.choices`); two letters for one is wrong;
+   spelling, or the text of the right option when the options are known or the ground truth gives
+   it (``A. 12 cm``) (:mod:`verl_mupo.grading.choices`); two letters for one is wrong;
 4. yes/no ground truths: the same word alone (``yes``/``true``, ``no``/``false``);
 5. equal strings (up to whitespace) are equal;
 6. several answers in one (``8, 9``, ``8 \\text{ or } 9``, ``\\pm 2``) must be as many as the ground
@@ -37,7 +39,8 @@ Matching, in order (the first rule that decides, decides):
 12. expressions in variables the evaluator reads are compared at four points (``x + 1`` and ``1 + x``;
     ``2x`` is not ``2``), equations up to a constant factor (``y = 2x + 4``, ``2x - y + 4 = 0``);
 13. anything else goes to math-verify (trigonometry, logarithms, ``e``, ``i``, matrices), within the
-    time budget; a check that runs out of time is wrong.
+    time budget; a check that runs out of time is wrong. One answer makes at most
+    :data:`MAX_SYMBOLIC_CHECKS` (16) checks, on sides of at most ``max_answer_chars`` characters.
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ import logging
 from collections.abc import Mapping
 
 from verl_mupo.grading.boxed import last_boxed
-from verl_mupo.grading.choices import answer_letters, option_texts, truth_letters, yes_no
+from verl_mupo.data.rows import ground_truth_of
+from verl_mupo.grading.choices import answer_letters, option_texts, truth_letters, truth_option, yes_no
 from verl_mupo.grading.latex import clean, compact, is_words, words
 from verl_mupo.grading.numeric import evaluate, same_equation, same_function, values_equal
 from verl_mupo.grading.pool import GraderUnavailable, current_settings, symbolic_check
@@ -60,10 +64,27 @@ __all__ = ["compute_score", "last_boxed", "grade", "has_valid_format"]
 
 logger = logging.getLogger(__name__)
 _MAX_PARTS = 12  # more parts than this are compared as text only
+#: symbolic checks one answer may make (a list is compared part by part); later ones count as different,
+#: so one hostile answer costs at most this many check budgets
+MAX_SYMBOLIC_CHECKS = 16
 
 
 def _no_symbolic(pred: str, gt: str) -> bool:
     return False
+
+
+def _bounded_oracle(max_checks: int, max_chars: int):
+    """:func:`symbolic_check` for one answer: at most ``max_checks`` calls, none on a side longer than
+    ``max_chars`` (the cap on what reaches math-verify); beyond either, not equivalent."""
+    left = [max_checks]
+
+    def oracle(pred: str, gt: str) -> bool | None:
+        if left[0] <= 0 or len(pred) > max_chars or len(gt) > max_chars:
+            return False
+        left[0] -= 1
+        return symbolic_check(pred, gt)
+
+    return oracle
 
 
 def _decide(p: str, g: str, oracle) -> bool:
@@ -215,30 +236,62 @@ def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) 
     (``choices`` lets ``AC`` mean A and C; ``text``/``number`` turn the letter rule off). With
     ``symbolic=False`` math-verify is never called (undecided answers are wrong).
     """
-    if pred is None or ground_truth is None:
+    gt = _truth_text(ground_truth)
+    if gt is None:
+        _announce_missing(ground_truth)
+    if pred is None or gt is None:
         return False
-    pred, gt = str(pred).strip(), str(ground_truth).strip()
-    inner = last_boxed(gt)
-    gt = inner if inner is not None else gt
-    if not pred or not gt or len(pred) > current_settings().max_answer_chars:
+    pred = str(pred).strip()
+    max_chars = current_settings().max_answer_chars
+    if not pred or not gt or len(pred) > max_chars:
         return False
     p, g = clean(pred), clean(gt)
     if not p or not g:
         return False
-    oracle = symbolic_check if symbolic else _no_symbolic
+    oracle = _bounded_oracle(MAX_SYMBOLIC_CHECKS, max_chars) if symbolic else _no_symbolic
     info = extra_info if isinstance(extra_info, Mapping) else {}
     answer_type = info.get("answer_type") if isinstance(info.get("answer_type"), str) else None
-    letters = truth_letters(g, answer_type) if answer_type in (None, "", "choice", "choices") else None
+    letters, truth_text = None, None
+    if answer_type in (None, "", "choice", "choices"):
+        letters = truth_letters(g, answer_type)
+        if letters is None and (option := truth_option(g)) is not None:
+            letters, truth_text = frozenset(option[0]), option[1]  # a ground truth "A. 12 cm"
     if letters:
         named = answer_letters(p, several=len(letters) > 1 or answer_type == "choices")
         if named is not None:
             return named == letters
-        text = option_texts(info).get(next(iter(letters))) if len(letters) == 1 else None
+        text = (truth_text or option_texts(info).get(next(iter(letters)))) if len(letters) == 1 else None
         return bool(text) and bool(clean(text)) and _decide(p, clean(text), oracle)
     yn = yes_no(g)
     if yn is not None:
         return yes_no(p) == yn
     return _decide(p, g, oracle)
+
+
+def _truth_text(ground_truth) -> str | None:
+    """The ground truth's answer: the content of its last box if it has one (found in linear time,
+    also through thousands of nested boxes), as the data tools write it
+    (:func:`verl_mupo.data.rows.ground_truth_of`: ``12.0`` -> ``12``); ``None`` for a missing value."""
+    if isinstance(ground_truth, str):
+        inner = last_boxed(ground_truth)
+        ground_truth = inner if inner is not None else ground_truth
+    return ground_truth_of(ground_truth)
+
+
+_warned_missing = False
+
+
+def _announce_missing(ground_truth) -> None:
+    """Log once per process that a ground truth is a missing value (``None``, NaN, blank, the words
+    ``nan``/``None``/``null``, an empty ``\\boxed{}``: the data tools' rule,
+    :func:`verl_mupo.data.rows.ground_truth_of`). Every answer to it is wrong: a model answering
+    ``nan`` earns nothing."""
+    global _warned_missing
+    if not _warned_missing:
+        _warned_missing = True
+        logger.warning("verl_mupo grader: ground truth %.80r is a missing value; every answer to it is graded 0 "
+                       "(said once; later ones too). The data converters reject such rows (docs/data.md); check "
+                       "reward_model.ground_truth in the data files.", ground_truth)
 
 
 _warned_errors: set[str] = set()

@@ -1,6 +1,7 @@
 """Multiple-choice letters, option texts and yes/no answers.
 
-A ground truth is a choice when it is one capital letter A-J (``C``, ``(C)``, ``C.``); several letters
+A ground truth is a choice when it is one capital letter A-J (``C``, ``(C)``, ``C.``), or one with
+its option's text (``C. 12 cm``: the letter, the text or both answer it); several letters
 (``A, C``; ``AC`` only when ``extra_info["answer_type"] == "choices"``) must be answered by the same
 set. A response names its letter in any common spelling (``C``, ``(C)``, ``C.``, ``C: 12 cm``,
 ``\\text{C}``, ``option C``, ``Answer: (C)``) or gives the option's text when the options are known
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["truth_letters", "answer_letters", "option_texts", "yes_no"]
+__all__ = ["truth_letters", "truth_option", "answer_letters", "option_texts", "yes_no"]
 
 LETTERS = "ABCDEFGHIJ"
 _ONE = re.compile(r"\(?\s*([A-J])\s*\)?\.?")
@@ -46,6 +47,18 @@ def truth_letters(ground_truth: str, answer_type: str | None = None) -> frozense
     if answer_type == "choices" and _RUN.fullmatch(g):
         return frozenset(g)
     return None
+
+
+# a ground truth that names its option and the option's text: "A. 12 cm", "(A) 12 cm", "A) 12 cm"
+_TRUTH_OPTION = re.compile(r"(?:\(([A-J])\)|([A-J])[.)])\s+(\S.*)", re.DOTALL)
+
+
+def truth_option(ground_truth: str) -> tuple[str, str] | None:
+    """``("A", "12 cm")`` for a ground truth written as an option with its text (``A. 12 cm``,
+    ``(A) 12 cm``, ``A) 12 cm``): then the letter alone, the text alone or both answer it.
+    ``None`` for anything else (``A: (1, 2)`` may be a point, and stays a plain answer)."""
+    m = _TRUTH_OPTION.fullmatch(ground_truth.strip())
+    return None if m is None else (m.group(1) or m.group(2), m.group(3).strip())
 
 
 def answer_letters(answer: str, several: bool) -> frozenset[str] | None:
