@@ -41,6 +41,9 @@ def test_last_boxed_equals_the_quadratic_reference(text):
     ("x^{2}", "x^2"), ("14{,}916", "14,916"), ("16,\\!386.20", "16,386.20"), ("−3", "-3"), ("12.", "12"),
     ("\\(x+1\\)", "x+1"), ("x \\geq 3", "x \\ge 3"), ("\\varnothing", "\\emptyset"), ("(1, +\\infty)", "(1, \\infty)"),
     ("\\textbf{\\text{C}}", "C"), ("\\Delta", "\\Delta"),
+    # escaped twice (math-verify's test_all.py:211, 675, 681, 748); a line break \\ stays
+    ("\\\\left( 3, \\\\frac{\\\\pi}{2} \\\\right)", "( 3, \\frac{\\pi}{2} )"), ("x \\\\leq 3", "x \\le 3"),
+    ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
 ])
 def test_clean(raw, cleaned):
     assert clean(raw) == cleaned

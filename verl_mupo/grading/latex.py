@@ -15,6 +15,11 @@ _UNICODE = {
     "\u2032": "'", "\u00b2": "^2", "\u00b3": "^3",
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
+# a command escaped twice (two backslashes, then left( or frac{, from text that went through JSON once
+# more): exactly two backslashes right before one of these command names; a LaTeX line break (two
+# backslashes) is followed by a blank, a digit or a third backslash, not by one of these names
+_DOUBLE_ESCAPE = re.compile(r"(?<!\\)\\\\(?=(?:left|right|[dtc]?frac|sqrt|pi|cdot|times|infty|circ|le|leq|ge|geq|"
+                            r"ne|neq|text|mathrm|mathbf|boxed)(?![a-zA-Z]))")
 _TEXT_MACRO = re.compile(
     r"\\(?:text|textbf|textit|textrm|textsf|textnormal|mathrm|mathbf|mathit|mathsf|mathnormal|mbox|operatorname|"
     r"boldsymbol|bm)\s*\{([^{}]*)\}")
@@ -34,12 +39,14 @@ _WORDS = re.compile(r"[A-Za-z][A-Za-z'\- ]*")
 
 
 def clean(answer: str) -> str:
-    """``answer`` without presentation: ``\\text{..}``-like macros unwrapped, ``\\left``/``\\right`` and
+    """``answer`` without presentation: a command escaped twice (``\\\\frac``) read once,
+    ``\\text{..}``-like macros unwrapped, ``\\left``/``\\right`` and
     sizing dropped, LaTeX spacing turned into spaces, ``\\dfrac`` -> ``\\frac``, ``^\\circ``/``\\degree``
     -> ``°``, ``\\%`` -> ``%``, dollar signs removed (math delimiters and currency alike), Unicode math
     symbols to LaTeX, ``x^{2}`` -> ``x^2``, ``14{,}916`` -> ``14,916``, one space between tokens, no
     trailing full stop. Case is kept (``\\Delta`` is not ``\\delta``)."""
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], answer)
+    s = _DOUBLE_ESCAPE.sub(r"\\", s)
     m = _DELIMS.match(s.strip())
     if m:
         s = m.group(1)
