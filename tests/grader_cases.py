@@ -159,7 +159,7 @@ def report() -> str:
                 review = PEER_REVIEW.get(c.ref, ("?", "not reviewed"))
                 ans = c.answer or (c.response or "")[-60:]
                 lines.append(f"| {c.ref} | {c.expected} | {v} | `{_cell(c.ground_truth)}` | `{_cell(ans)}` | "
-                             f"{review[0]}: {review[1]} |")
+                             f"{review[0]}: {review[1].replace('|', chr(92) + '|')} |")
             lines.append("")
     return "\n".join(lines)
 
