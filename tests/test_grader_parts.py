@@ -52,7 +52,8 @@ def test_clean(raw, cleaned):
 @pytest.mark.parametrize("answer, core, unit", [
     ("12 cm", "12", "cm"), ("12cm", "12", "cm"), ("12 centimeters", "12", "cm"), ("15 m^2", "15", "m^2"),
     ("15 square units", "15", "unit^2"), ("8 cubic cm", "8", "cm^3"), ("45°", "45", "°"), ("50%", "50", "%"),
-    ("28 pct", "28", "%"), ("60 km/h", "60", "km/h"), ("€15", "15", "€"), ("5 h", "5", "h"), ("3\\pi cm", "3\\pi", "cm"),
+    ("28 pct", "28", "%"), ("60 km/h", "60", "km/h"), ("€15", "15", "€"), ("5 h", "5", "h"),
+    ("3\\pi cm", "3\\pi", "cm"),
     # never a unit
     ("3\\pi", "3\\pi", None), ("2x", "2x", None), ("-2i", "-2i", None), ("2e", "2e", None), ("5m", "5m", None),
     ("rain", "rain", None), ("\\angle A", "\\angle A", None), ("2\\sqrt{3}", "2\\sqrt{3}", None),

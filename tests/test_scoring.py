@@ -176,3 +176,20 @@ def test_one_answer_makes_a_bounded_number_of_symbolic_checks(monkeypatch):
     calls.clear()
     long_truth = "\\sin x + " * 200 + "1"  # longer than VERL_MUPO_GRADER_MAX_ANSWER_CHARS: never sent
     assert grade("\\cos x", long_truth) is False and calls == []
+
+
+@pytest.mark.parametrize("truth", [["5"], ("5",), [5]])
+def test_a_ground_truth_of_one_value_in_a_list_is_that_value(truth):
+    assert compute_score("x", THINK + "\\boxed{5}", truth)["acc"] == 1
+    assert compute_score("x", THINK + "\\boxed{6}", truth)["acc"] == 0
+
+
+def test_a_ground_truth_of_several_values_stops_grading():
+    # any of them or all of them? graded as the text "['5', '6']" before: a silent 0 for every answer
+    np = pytest.importorskip("numpy")
+    from verl_mupo.scoring import GroundTruthError
+
+    for truth in (["5", "6"], np.array(["5", "6"], dtype=object)):
+        with pytest.raises(GroundTruthError, match="reward_model.ground_truth"):
+            compute_score("x", THINK + "\\boxed{5}", truth)
+    assert compute_score("x", THINK + "\\boxed{5}", [])["acc"] == 0  # empty: a missing value

@@ -48,8 +48,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from verl_mupo.grading.boxed import last_boxed
 from verl_mupo.data.rows import ground_truth_of
+from verl_mupo.grading.boxed import last_boxed
 from verl_mupo.grading.choices import answer_letters, option_texts, truth_letters, truth_option, yes_no
 from verl_mupo.grading.latex import clean, compact, is_words, words
 from verl_mupo.grading.numeric import evaluate, same_equation, same_function, values_equal
@@ -60,7 +60,7 @@ from verl_mupo.grading.structure import (bracketed, relation_interval, split_nam
 from verl_mupo.grading.units import same_count_word, split_count_word, split_unit
 from verl_mupo.text import has_valid_format
 
-__all__ = ["compute_score", "last_boxed", "grade", "has_valid_format"]
+__all__ = ["compute_score", "last_boxed", "grade", "has_valid_format", "GroundTruthError"]
 
 logger = logging.getLogger(__name__)
 _MAX_PARTS = 12  # more parts than this are compared as text only
@@ -268,10 +268,30 @@ def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) 
     return _decide(p, g, oracle)
 
 
+class GroundTruthError(TypeError):
+    """A ground truth the grader cannot take: several values where one answer is expected."""
+
+
+def _one_truth(ground_truth):
+    """The ground truth as one value: a sequence of one value (a parquet list or array cell) is that
+    value, an empty one is missing; several values raise :class:`GroundTruthError` (which answer is
+    meant, any or all, is not the grader's guess to make)."""
+    if ground_truth is None or isinstance(ground_truth, (str, bytes, int, float)) or isinstance(ground_truth, Mapping):
+        return ground_truth
+    if not hasattr(ground_truth, "__len__") or getattr(ground_truth, "ndim", 1) == 0:
+        return ground_truth  # a numpy scalar and the like
+    values = list(ground_truth)
+    if len(values) > 1:
+        raise GroundTruthError(f"ground truth {ground_truth!r:.80} holds {len(values)} values; the grader takes one "
+                               f"answer: write reward_model.ground_truth as one string (a list answer as '1, 2')")
+    return values[0] if values else None
+
+
 def _truth_text(ground_truth) -> str | None:
     """The ground truth's answer: the content of its last box if it has one (found in linear time,
     also through thousands of nested boxes), as the data tools write it
     (:func:`verl_mupo.data.rows.ground_truth_of`: ``12.0`` -> ``12``); ``None`` for a missing value."""
+    ground_truth = _one_truth(ground_truth)
     if isinstance(ground_truth, str):
         inner = last_boxed(ground_truth)
         ground_truth = inner if inner is not None else ground_truth
@@ -304,13 +324,14 @@ def compute_score(data_source=None, solution_str="", ground_truth="", extra_info
     averaged by verl).
 
     Garbage input scores 0 and never raises; a grader that cannot work (a bad ``VERL_MUPO_GRADER_*``
-    setting, math-verify missing) raises, so a run never trains on silent zeros.
+    setting, math-verify missing, a ground truth of several values) raises, so a run never trains on
+    silent zeros.
     """
     text = solution_str if isinstance(solution_str, str) else ("" if solution_str is None else str(solution_str))
     pred = last_boxed(text)
     try:
         acc = float(pred is not None and grade(pred, ground_truth, extra_info))
-    except (GraderSettingsError, GraderUnavailable):
+    except (GraderSettingsError, GraderUnavailable, GroundTruthError):
         raise
     except Exception as e:  # noqa: BLE001 - an answer the rules trip over is wrong, never a crash
         if type(e).__name__ not in _warned_errors:

@@ -31,7 +31,8 @@ _DEGREE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![a-zA-Z])|\\degree(?!
 _SINGLE_SCRIPT = re.compile(r"([_^])\{\s*([A-Za-z0-9])\s*\}")
 _LATEX_COMMA = re.compile(r"\{,\}")
 _DELIMS = re.compile(r"^(?:\\\(|\\\[)(.*)(?:\\\)|\\\])$", re.DOTALL)
-_SYNONYMS = re.compile(r"\\(?:geq|leq|neq|varnothing|dots|cdots|ldots)(?![a-zA-Z])|>=|<=|!=|(?<![\w})\]])\+\s*\\infty(?![a-zA-Z])")
+_SYNONYMS = re.compile(r"\\(?:geq|leq|neq|varnothing|dots|cdots|ldots)(?![a-zA-Z])|>=|<=|!=|"
+                       r"(?<![\w})\]])\+\s*\\infty(?![a-zA-Z])")
 _SYNONYM = {"\\geq": "\\ge", "\\leq": "\\le", "\\neq": "\\ne", "\\varnothing": "\\emptyset", "\\dots": "\\ldots",
             "\\cdots": "\\ldots", "\\ldots": "\\ldots", ">=": "\\ge ", "<=": "\\le ", "!=": "\\ne "}
 _SPACES = re.compile(r"\s+")
