@@ -16,15 +16,18 @@ which ``c`` are correct, averaged over prompts (verl's own ``best@k`` is a boots
 The sampling settings of a dump come from the ``<step>.val-mupo.json`` record that the validation
 hook (:mod:`verl_mupo.glue.validation_metrics`) writes beside verl's ``<step>.jsonl``.
 
-Rows come from verl's JSONL: ``uid`` (``<prompt uid>_<session>_<i>``; one sample per session, its
-last output), ``acc`` (0 or 1, from the reward's extra info) and ``data_source`` (the benchmark;
+Rows come from verl's JSONL: ``uid`` (verl 0.9.1's sample key ``<prompt uid>_<session>_<i>``, split at
+its last two underscores as verl splits it, see :func:`sample_key`; one sample per session, its last
+output), ``acc`` (0 or 1, from the reward's extra info) and ``data_source`` (the benchmark;
 ``pkg://verl_mupo.scoring`` returns it). Benchmarks are averaged into the paper's two groups (math,
 general) by the catalog in :mod:`verl_mupo.data.benchmarks`; sets the paper scored with an LLM judge
 are scored here by rules, reported apart and kept out of the averages.
 
-Bad input stops with one line naming the file and line or the flag, exit code 2: a line that is not
-a JSON object, a row without ``data_source`` (benchmarks would be pooled into one row) or ``acc``,
-``acc`` outside {0, 1}, ``-k`` below 1 or above the samples per prompt. A greedy dump (its record
+Bad input stops with one line naming the file and line, the record or the flag, exit code 2: a
+line that is not a JSON object, a row without ``data_source`` or with an empty one (benchmarks would
+be pooled into one row) or without ``acc``, ``acc`` outside {0, 1}, a ``uid`` that is not verl's
+sample key or repeats an earlier line's, a ``<step>.val-mupo.json`` with sampling settings
+:class:`Sampling` refuses, ``-k`` below 1 or above the samples per prompt, ``--step`` below 0. A greedy dump (its record
 says temperature 0) reports acc@1 only, whatever ``-k`` asks beyond it.
 
 This module is also the one home of the validation-file layout beside verl's dumps:
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import numbers
 import re
 import sys
 from collections import defaultdict
@@ -49,7 +53,7 @@ import numpy as np
 from verl_mupo.data.benchmarks import GROUPS, lookup  # the one home of the benchmarks' names, groups, scoring
 
 __all__ = [
-    "EvaluationError", "Sampling", "BenchmarkResult", "acc_at_k", "split_uid", "correct_counts",
+    "EvaluationError", "Sampling", "BenchmarkResult", "acc_at_k", "sample_key", "split_uid", "correct_counts",
     "evaluate", "metrics_of", "BenchmarkInfo", "benchmark_info", "step_dumps", "resolve_dump", "read_dump", "dump_counts",
     "embeddings_path", "record_path", "write_embeddings", "read_embeddings", "write_record", "read_record",
     "GROUPS", "DEFAULT_KS",
@@ -103,6 +107,32 @@ class Sampling:
     top_k: int = -1
     do_sample: bool = True
 
+    def __post_init__(self):
+        """Validated at construction (an :class:`EvaluationError` naming the field): ``n`` an integer
+        >= 1, ``temperature`` a finite number >= 0, ``top_p`` in (0, 1], ``top_k`` an integer >= -1
+        (-1 and 0: off), ``do_sample`` a bool."""
+        def bad(name, rule):
+            raise EvaluationError(f"sampling {name}={getattr(self, name)!r}: {rule}")
+
+        def is_int(v):
+            return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+        def is_real(v):
+            return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+        if not is_int(self.n) or self.n < 1:
+            bad("n", "must be an integer >= 1 (samples per prompt)")
+        if not is_real(self.temperature) or self.temperature < 0:
+            bad("temperature", "must be a finite number >= 0 (0: greedy)")
+        if not is_real(self.top_p) or not 0 < self.top_p <= 1:
+            bad("top_p", "must be a number in (0, 1]")
+        if not is_int(self.top_k) or self.top_k < -1:
+            bad("top_k", "must be an integer >= -1 (-1 or 0: off)")
+        if not isinstance(self.do_sample, (bool, np.bool_)):
+            bad("do_sample", "must be true or false")
+        for name, kind in (("n", int), ("temperature", float), ("top_p", float), ("top_k", int), ("do_sample", bool)):
+            object.__setattr__(self, name, kind(getattr(self, name)))  # plain Python values (numpy in, JSON out)
+
     @property
     def greedy(self) -> bool:
         return float(self.temperature) == 0.0
@@ -153,14 +183,48 @@ def benchmark_info(data_source: str) -> BenchmarkInfo:
 # counting and the table
 
 
-def split_uid(uid: str) -> tuple[str, str]:
-    """``(prompt, session)`` of verl's sample key ``<prompt uid>_<session>_<index>``; a key of
-    another shape is its own prompt and session."""
-    uid = str(uid)
-    parts = uid.rsplit("_", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        return parts[0], f"{parts[0]}_{parts[1]}"
-    return uid, uid
+#: verl 0.9.1's sample key: ``f"{uid}_{session_id}_{i}"`` (``verl/trainer/ppo/v1/agent_loop_tq.py``,
+#: ``_agent_loop_postprocess``): the prompt uid, the session (``0 .. n-1``, one per sample) and the index of the
+#: agent loop's output in that session; the prompt uid may itself contain underscores
+_SAMPLE_KEY = re.compile(r"(?P<prompt>.+)_(?P<session>[0-9]+)_(?P<index>[0-9]+)")
+
+
+def sample_key(uid: str) -> tuple[str, str, int]:
+    """``(prompt, session, index)`` of verl's sample key ``<prompt uid>_<session>_<index>``.
+
+    The rule is verl 0.9.1's own: its v1 trainer (``verl/trainer/ppo/v1/trainer_base.py``,
+    ``_validate``) splits a key at its **last two** underscores (``key.rsplit("_", 2)``), reads both
+    parts as integers and names the session ``<prompt uid>_<session>``; the validation dump's ``uid``
+    column is that key, and the prompt uid is a fresh ``uuid4`` per prompt. So ``a_b_3_1`` is prompt
+    ``a_b``, session ``a_b_3``, output 1, whatever underscores the prompt uid holds. Here both parts
+    must be ASCII decimal digits and the prompt uid non-empty.
+
+    Raises:
+        ValueError: a key of another shape (no ``_<session>_<index>`` suffix, a suffix that is not two
+            decimal integers, an empty prompt uid): it is not a key verl 0.9.1 writes, and guessing
+            which of its rows are samples of one prompt could merge different prompts or samples.
+    """
+    m = _SAMPLE_KEY.fullmatch(str(uid))
+    if m is None:
+        raise ValueError(f"uid {str(uid)!r} is not verl's sample key <prompt uid>_<session>_<index> "
+                         "(verl 0.9.1's v1 trainer writes it in the uid column of a validation dump)")
+    return m["prompt"], f"{m['prompt']}_{m['session']}", int(m["index"])
+
+
+def split_uid(uid: str, strict: bool = False) -> tuple[str, str]:
+    """``(prompt, session)`` of verl's sample key ``<prompt uid>_<session>_<index>``, by verl's own
+    rule (:func:`sample_key`: split at the last two underscores; the prompt uid may hold more).
+
+    A key of another shape raises ``ValueError`` when ``strict``; otherwise it is its own prompt and
+    its own session, a fallback that never joins two different keys, so it merges no samples as long
+    as each key occurs once (:func:`dump_counts` is strict and refuses a key seen twice)."""
+    try:
+        prompt, session, _ = sample_key(uid)
+    except ValueError:
+        if strict:
+            raise
+        return str(uid), str(uid)
+    return prompt, session
 
 
 def _binary(value, where: str) -> int:
@@ -345,15 +409,19 @@ def read_dump(path: str | Path) -> list[tuple[int, dict]]:
 
 
 def dump_counts(path: str | Path) -> dict[str, dict[str, list[int]]]:
-    """:func:`correct_counts` of one dump; one sample per session (verl writes every output of a
-    multi-output session with the session's final score).
+    """:func:`correct_counts` of one dump; one sample per session, its output with the highest index
+    (verl writes every output of a multi-output session with the session's final score and counts
+    the last one, as here).
 
     Raises:
-        EvaluationError: naming ``file:line`` for a corrupt line, a row without ``data_source``,
-            ``acc`` or ``uid``, or ``acc`` not in {0, 1}.
+        EvaluationError: naming ``file:line`` for a corrupt line, a row without ``uid``, ``acc`` or a
+            ``data_source`` (missing, empty or blank), a ``uid`` that is not verl's sample key
+            ``<prompt uid>_<session>_<index>`` (:func:`sample_key`) or that an earlier line has
+            already used, or ``acc`` not in {0, 1}.
     """
     path = Path(path)
-    seen: dict[str, tuple[int, str, str, object]] = {}
+    seen: dict[str, tuple[int, str, str, object, int]] = {}
+    first_line: dict[str, int] = {}
     for lineno, row in read_dump(path):
         for key in ("uid", "data_source", "acc"):
             if row.get(key) is None:
@@ -364,8 +432,22 @@ def dump_counts(path: str | Path) -> dict[str, dict[str, list[int]]]:
                     "uid": "not a verl validation dump",
                 }[key]
                 raise EvaluationError(f"{path}:{lineno}: no '{key}'; {hint}")
-        prompt, session = split_uid(row["uid"])
-        seen[session] = (lineno, str(row["data_source"]), prompt, row["acc"])  # the last output of a session wins
+        source = row["data_source"]
+        if not isinstance(source, str) or not source.strip():
+            raise EvaluationError(f"{path}:{lineno}: data_source={source!r} is not a benchmark name; an empty name "
+                                  "would pool benchmarks into one row; set data_source in the benchmark's parquet")
+        uid = str(row["uid"])
+        try:
+            prompt, session, index = sample_key(uid)
+        except ValueError as e:
+            raise EvaluationError(f"{path}:{lineno}: {e}; without it the samples of a prompt cannot be told "
+                                  "apart from other prompts") from None
+        if uid in first_line:
+            raise EvaluationError(f"{path}:{lineno}: uid {uid!r} already on line {first_line[uid]}; verl writes "
+                                  "each sample once (two dumps concatenated?)")
+        first_line[uid] = lineno
+        if session not in seen or index > seen[session][4]:  # the session's last output, as verl counts it
+            seen[session] = (lineno, source, prompt, row["acc"], index)
     rows = list(seen.values())
     return correct_counts([r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
                           where=lambda i: f"{path}:{rows[i][0]}")
@@ -425,14 +507,24 @@ def write_record(folder: str | Path, step: int, sampling: Sampling, metrics: Map
 
 
 def read_record(folder: str | Path, step: int) -> dict | None:
-    """The record of ``step`` (``sampling`` as a :class:`Sampling`), or ``None`` if there is none."""
+    """The record of ``step`` (``sampling`` as a :class:`Sampling`), or ``None`` if there is none.
+
+    Raises:
+        EvaluationError: one line naming the record file: not JSON, not a record, or sampling settings
+            :class:`Sampling` refuses (a negative or NaN temperature, ``n`` below 1, a number written as
+            a string...).
+    """
     path = record_path(folder, step)
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("sampling"), dict):
+            raise TypeError("no 'sampling' object")
         data["sampling"] = Sampling(**data["sampling"])
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except EvaluationError as e:
+        raise EvaluationError(f"{path}: {e}; not the settings of a validation (rewrite or remove the record)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as e:
         raise EvaluationError(f"{path}: not a validation record ({e})") from None
     return data
 
@@ -487,7 +579,9 @@ def _main(argv) -> int:
     p.add_argument("--step", type=int, default=None, help="the validation step to read from each folder (default: the newest)")
     args = p.parse_args(argv)
     if args.k is not None:
-        _check_ks(args.k)
+        args.k = list(dict.fromkeys(_check_ks(args.k)))  # -k 1 1 is one column
+    if args.step is not None and args.step < 0:
+        raise EvaluationError(f"--step {args.step}: a validation step is an integer >= 0 (verl's global step)")
     columns = []
     notes = []
     for i, arg in enumerate(args.dumps, 1):
