@@ -25,7 +25,11 @@
 #       (verl's algorithm.filter_groups on acc; the authors' accuracy <= 0.01 or >= 0.99 with n=15)
 #   Validation during training: TEST_FREQ [25]  VAL_N [4]  VAL_TEMPERATURE [1.0]
 #   MODE=eval: EVAL_N [8] samples per prompt at temperature 1.0; CKPT [the latest checkpoint in
-#     $OUT_DIR/ckpt, the base model if there is none; or a .../global_step_N folder]; OVERWRITE [0]
+#     $OUT_DIR/ckpt, the base model if there is none; or a .../global_step_N folder]; OVERWRITE [0]:
+#     1 deletes $OUT_DIR/eval/{greedy,sampled,acc.txt} of an earlier evaluation before the new one
+#   DRY_RUN [0]
+# The numeric settings (their defaults too) are checked first, in every run: ranges in
+# verl_mupo.dry_run.RECIPE_SETTINGS; a bad one stops the recipe with exit code 2, naming it.
 set -euo pipefail
 ALGO="${1:?usage: run.sh mupo|grpo 3b|7b [overrides]}"
 SIZE="${2:?usage: run.sh mupo|grpo 3b|7b [overrides]}"
@@ -49,11 +53,25 @@ case "${PRESET:-paper}" in
 esac
 MODE="${MODE:-train}"
 case "$MODE" in train|eval) ;; *) die "MODE must be train or eval, got '$MODE'" ;; esac
-case "${ONLINE_FILTER:-$P_FILTER}" in
-  0) FILTER=False ;;
-  1) FILTER=True ;;
-  *) die "ONLINE_FILTER must be 0 or 1, got '$ONLINE_FILTER'" ;;
-esac
+TRAIN_BATCH="${TRAIN_BATCH:-$P_BATCH}"
+MINI_BATCH="${MINI_BATCH:-$P_MINI}"
+CLIP_HIGH="${CLIP_HIGH:-$P_CLIP}"
+TOP_P="${TOP_P:-$P_TOP_P}"
+ONLINE_FILTER="${ONLINE_FILTER:-$P_FILTER}"
+TEST_FREQ="${TEST_FREQ:-25}"
+VAL_N="${VAL_N:-4}"
+VAL_TEMPERATURE="${VAL_TEMPERATURE:-1.0}"
+EVAL_N="${EVAL_N:-8}"
+N_GPUS="${N_GPUS:-8}"
+NNODES="${NNODES:-1}"
+DRY_RUN="${DRY_RUN:-0}"
+OVERWRITE="${OVERWRITE:-0}"
+# before anything else, in a real run as in a dry run: each numeric setting in its range
+"$PY" -m verl_mupo.dry_run --check-recipe TRAIN_BATCH="$TRAIN_BATCH" MINI_BATCH="$MINI_BATCH" \
+  CLIP_HIGH="$CLIP_HIGH" TOP_P="$TOP_P" ONLINE_FILTER="$ONLINE_FILTER" TEST_FREQ="$TEST_FREQ" VAL_N="$VAL_N" \
+  VAL_TEMPERATURE="$VAL_TEMPERATURE" EVAL_N="$EVAL_N" N_GPUS="$N_GPUS" NNODES="$NNODES" DRY_RUN="$DRY_RUN" \
+  OVERWRITE="$OVERWRITE" || exit 2
+if [ "$ONLINE_FILTER" = 1 ]; then FILTER=True; else FILTER=False; fi
 MODEL_PATH="${MODEL_PATH:-$DEFAULT_MODEL}"
 DATA_DIR="${DATA_DIR:-$HOME/data/mupo}"
 TRAIN_FILE="${TRAIN_FILE:-$DATA_DIR/virl39k/train.parquet}"
@@ -77,8 +95,6 @@ EOF
 ) || exit 2
 fi
 EMBED_MODEL="${EMBED_MODEL:-Qwen/Qwen3-Embedding-0.6B}"
-N_GPUS="${N_GPUS:-8}"
-NNODES="${NNODES:-1}"
 OUT_DIR="${OUT_DIR:-$PWD/runs/virl39k/${ALGO}_${SIZE}}"
 LOGGER="${LOGGER:-[console,wandb,file]}"
 
@@ -92,26 +108,26 @@ ARGS=(
   reward.reward_manager.name=mupo
   reward.custom_reward_function.path=pkg://verl_mupo.scoring reward.custom_reward_function.name=compute_score
   data.train_files="$TRAIN_FILE" data.val_files="$VAL_FILES" data.image_key=images
-  data.train_batch_size="${TRAIN_BATCH:-$P_BATCH}" data.max_prompt_length=4096 data.max_response_length=2048
+  data.train_batch_size="$TRAIN_BATCH" data.max_prompt_length=4096 data.max_response_length=2048
   data.filter_overlong_prompts=True data.truncation=error
   actor_rollout_ref.model.path="$MODEL_PATH" actor_rollout_ref.model.use_remove_padding=True
   actor_rollout_ref.model.enable_gradient_checkpointing=True
-  actor_rollout_ref.actor.optim.lr=1e-6 actor_rollout_ref.actor.ppo_mini_batch_size="${MINI_BATCH:-$P_MINI}"
+  actor_rollout_ref.actor.optim.lr=1e-6 actor_rollout_ref.actor.ppo_mini_batch_size="$MINI_BATCH"
   actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu="$MICRO"
-  actor_rollout_ref.actor.clip_ratio_low=0.2 actor_rollout_ref.actor.clip_ratio_high="${CLIP_HIGH:-$P_CLIP}"
+  actor_rollout_ref.actor.clip_ratio_low=0.2 actor_rollout_ref.actor.clip_ratio_high="$CLIP_HIGH"
   actor_rollout_ref.actor.use_kl_loss=True actor_rollout_ref.actor.kl_loss_coef=0.01
   actor_rollout_ref.actor.kl_loss_type=low_var_kl actor_rollout_ref.actor.entropy_coeff=0
   actor_rollout_ref.actor.fsdp_config.param_offload=False actor_rollout_ref.actor.fsdp_config.optimizer_offload=False
   actor_rollout_ref.rollout.name=vllm actor_rollout_ref.rollout.n=15 actor_rollout_ref.rollout.temperature=1.0
-  actor_rollout_ref.rollout.top_p="${TOP_P:-$P_TOP_P}"
+  actor_rollout_ref.rollout.top_p="$TOP_P"
   actor_rollout_ref.rollout.tensor_model_parallel_size="$TP" actor_rollout_ref.rollout.gpu_memory_utilization=0.55
   actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=16
-  actor_rollout_ref.rollout.val_kwargs.n="${VAL_N:-4}" actor_rollout_ref.rollout.val_kwargs.do_sample=True
-  actor_rollout_ref.rollout.val_kwargs.temperature="${VAL_TEMPERATURE:-1.0}" actor_rollout_ref.rollout.val_kwargs.top_p=1.0
+  actor_rollout_ref.rollout.val_kwargs.n="$VAL_N" actor_rollout_ref.rollout.val_kwargs.do_sample=True
+  actor_rollout_ref.rollout.val_kwargs.temperature="$VAL_TEMPERATURE" actor_rollout_ref.rollout.val_kwargs.top_p=1.0
   actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=16 actor_rollout_ref.ref.fsdp_config.param_offload=True
   trainer.n_gpus_per_node="$N_GPUS" trainer.nnodes="$NNODES" trainer.critic_warmup=0
   trainer.logger="$LOGGER" trainer.project_name=verl_mupo_virl39k trainer.experiment_name="${ALGO}_${SIZE}"
-  trainer.total_epochs=2 trainer.test_freq="${TEST_FREQ:-25}" trainer.save_freq=50 trainer.val_before_train=True
+  trainer.total_epochs=2 trainer.test_freq="$TEST_FREQ" trainer.save_freq=50 trainer.val_before_train=True
   trainer.default_local_dir="$OUT_DIR/ckpt" trainer.validation_data_dir="$OUT_DIR/val_generations"
 )
 
@@ -119,7 +135,7 @@ ARGS=(
 launch() {  # $1: the file-logger path; then the overrides
   local log_path="$1"
   shift
-  if [ "${DRY_RUN:-0}" = "1" ]; then
+  if [ "$DRY_RUN" = 1 ]; then
     "$PY" -m verl_mupo.dry_run "$@"
     return
   fi
@@ -128,15 +144,25 @@ launch() {  # $1: the file-logger path; then the overrides
 }
 
 EVAL_DIR="$OUT_DIR/eval"
-if [ "$MODE" = eval ] && [ "${DRY_RUN:-0}" != "1" ] && [ "${OVERWRITE:-0}" != "1" ]; then
+if [ "$MODE" = eval ] && [ "$DRY_RUN" != 1 ] && [ "$OVERWRITE" != 1 ]; then
   for d in "$EVAL_DIR/greedy" "$EVAL_DIR/sampled"; do
-    if [ -d "$d" ] && [ -n "$(ls -A "$d")" ]; then
+    if [ -e "$d" ] && { [ ! -d "$d" ] || [ -n "$(ls -A "$d")" ]; }; then
       die "$d is not empty (an earlier evaluation); set OVERWRITE=1 to replace it, or another OUT_DIR"
     fi
   done
 fi
-if [ "${DRY_RUN:-0}" != "1" ]; then
+if [ "$DRY_RUN" != 1 ]; then
   "$PY" -m verl_mupo.doctor
+fi
+if [ "$MODE" = eval ] && [ "$DRY_RUN" != 1 ] && [ "$OVERWRITE" = 1 ]; then
+  # replace, not add to: verl names dumps by step, so an earlier checkpoint's <step>.jsonl, embeddings and
+  # records would stay beside the new ones (and a newer step would be the one the table reads)
+  for d in "$EVAL_DIR/greedy" "$EVAL_DIR/sampled" "$EVAL_DIR/acc.txt"; do
+    if [ -e "$d" ] || [ -L "$d" ]; then
+      rm -rf -- "$d"
+      echo "run.sh: OVERWRITE=1: removed $d (the earlier evaluation)" >&2
+    fi
+  done
 fi
 
 if [ "$MODE" = train ]; then
@@ -156,8 +182,10 @@ launch "$EVAL_DIR/greedy/metrics.jsonl" "${ARGS[@]}" "${EVAL_COMMON[@]}" \
   actor_rollout_ref.rollout.val_kwargs.n=1 actor_rollout_ref.rollout.val_kwargs.temperature=0 \
   actor_rollout_ref.rollout.val_kwargs.do_sample=False trainer.validation_data_dir="$EVAL_DIR/greedy" "$@"
 launch "$EVAL_DIR/sampled/metrics.jsonl" "${ARGS[@]}" "${EVAL_COMMON[@]}" \
-  actor_rollout_ref.rollout.val_kwargs.n="${EVAL_N:-8}" actor_rollout_ref.rollout.val_kwargs.temperature=1.0 \
+  actor_rollout_ref.rollout.val_kwargs.n="$EVAL_N" actor_rollout_ref.rollout.val_kwargs.temperature=1.0 \
   actor_rollout_ref.rollout.val_kwargs.do_sample=True trainer.validation_data_dir="$EVAL_DIR/sampled" "$@"
-if [ "${DRY_RUN:-0}" != "1" ]; then
-  "$PY" -m verl_mupo.evaluation "$EVAL_DIR/greedy" "$EVAL_DIR/sampled" -k 1 4 | tee "$EVAL_DIR/acc.txt"
+if [ "$DRY_RUN" != 1 ]; then
+  # acc@1 both ways, and acc@4 where EVAL_N allows it (acc@EVAL_N below 4 samples)
+  "$PY" -m verl_mupo.evaluation "$EVAL_DIR/greedy" "$EVAL_DIR/sampled" -k 1 $(( EVAL_N < 4 ? EVAL_N : 4 )) \
+    | tee "$EVAL_DIR/acc.txt"
 fi
