@@ -114,6 +114,15 @@ def test_without_overwrite_an_earlier_evaluation_is_kept_and_refused(stub, tmp_p
     assert (eval_dir / "acc.txt").read_text() == "the table of step 300\n"
 
 
+def test_a_missing_checkpoint_stops_before_the_earlier_evaluation_is_removed(stub, tmp_path):
+    eval_dir = tmp_path / "run" / "eval"
+    _earlier_evaluation(eval_dir)
+    out, calls = run_recipe(stub, tmp_path / "run", "mupo", "3b", OVERWRITE="1", CKPT=str(tmp_path / "global_step_9"))
+    assert out.returncode == 2 and "CKPT=" in out.stderr and "global_step_9: no such folder" in out.stderr
+    assert (eval_dir / "greedy" / "300.jsonl").exists() and (eval_dir / "acc.txt").exists()
+    assert "-m verl_mupo.doctor" not in calls
+
+
 def test_a_file_in_place_of_the_folder_is_refused_without_overwrite(stub, tmp_path):
     (tmp_path / "run" / "eval").mkdir(parents=True)
     (tmp_path / "run" / "eval" / "sampled").write_text("not a folder")

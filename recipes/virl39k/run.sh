@@ -144,6 +144,9 @@ launch() {  # $1: the file-logger path; then the overrides
 }
 
 EVAL_DIR="$OUT_DIR/eval"
+if [ "$MODE" = eval ] && [ "$DRY_RUN" != 1 ] && [ -n "${CKPT:-}" ] && [ ! -d "$CKPT" ]; then
+  die "CKPT=$CKPT: no such folder (a checkpoint folder .../global_step_N, or unset for the latest in $OUT_DIR/ckpt)"
+fi
 if [ "$MODE" = eval ] && [ "$DRY_RUN" != 1 ] && [ "$OVERWRITE" != 1 ]; then
   for d in "$EVAL_DIR/greedy" "$EVAL_DIR/sampled"; do
     if [ -e "$d" ] && { [ ! -d "$d" ] || [ -n "$(ls -A "$d")" ]; }; then
