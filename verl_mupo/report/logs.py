@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Iterable
 
 __all__ = ["parse_console_metrics", "read_file_logger", "is_file_logger", "read_tensorboard", "merge_by_step",
-           "LogError"]
+           "config_mode", "LogError"]
 
 _NUM = re.compile(r"^(?:np\.\w+\()?([-+0-9.eEinfa]+)\)?$")
 _CONSOLE_LINE = re.compile(r"step:(\d+) - (.*)$")
+_ESTIMATOR = re.compile(r"'adv_estimator':\s*'([^']*)'")
+_MONITOR_ONLY = re.compile(r"'monitor_only':\s*(True|False)")
 
 
 class LogError(ValueError):
@@ -46,6 +48,20 @@ def parse_console_metrics(text: str) -> list[dict[str, float]]:
                     pass
         rows.append(row)
     return rows
+
+
+def config_mode(text: str) -> str | None:
+    """What the config that verl's ``main_ppo`` prints at start-up (``pprint`` of the resolved config,
+    in the console log) says MUPO's hook did: ``"mupo"`` (``'adv_estimator': 'mupo'``), ``"monitor"``
+    (another estimator with ``'monitor_only': True``: the ``mupo/*`` metrics only, as
+    :func:`verl_mupo.config.mupo_mode` decides), or ``None`` (no config printed, or MUPO off)."""
+    est = _ESTIMATOR.search(text)
+    if est is None:
+        return None
+    if est.group(1) == "mupo":
+        return "mupo"
+    monitor = _MONITOR_ONLY.search(text)
+    return "monitor" if monitor is not None and monitor.group(1) == "True" else None
 
 
 def is_file_logger(path: str | Path) -> bool:

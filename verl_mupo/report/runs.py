@@ -3,11 +3,15 @@ records and embeddings beside them, and the per-step metrics of its tracking bac
 
 A run folder is searched (three levels deep) for
 
-- the validation folder: the folder with the most ``<step>.jsonl`` dumps (``trainer.validation_data_dir``;
-  the run folder itself may be one), with ``<step>.val-mupo.json`` and ``<step>.embeddings.npz``;
-- metrics: verl ``file`` logger JSONL files (every one, merged by step, newest file last: a resumed
+- the validation folder: the folder with the hook's records, else rows with ``acc``, else the most
+  ``<step>.jsonl`` dumps (``trainer.validation_data_dir``; the run folder itself may be one), with
+  ``<step>.val-mupo.json`` and ``<step>.embeddings.npz``;
+- metrics: verl ``file`` logger JSONL files (every one, merged by step in launch order: a resumed
   run opens a new one), console logs (``*.log``, ``*.txt``, ``*.out`` with ``step:N - ...`` lines)
   and TensorBoard event files. Exact values (file logger, TensorBoard) win over the console's.
+
+A folder holding several runs is refused rather than merged (:func:`find_run_files` says what counts
+as one run).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from pathlib import Path
 
 from verl_mupo.evaluation import (BenchmarkResult, EvaluationError, Sampling, benchmark_info, dump_counts, embeddings_path, evaluate,
                                   metrics_of, read_embeddings, read_record, step_dumps)
-from verl_mupo.report.logs import LogError, is_file_logger, merge_by_step, parse_console_metrics, read_file_logger, read_tensorboard
+from verl_mupo.report.logs import (LogError, config_mode, is_file_logger, merge_by_step, parse_console_metrics,
+                                   read_file_logger, read_tensorboard)
 
-__all__ = ["Run", "ReportError", "VAL_PREFIX"]
+__all__ = ["Run", "RunFiles", "find_run_files", "ReportError", "VAL_PREFIX"]
 
 VAL_PREFIX = "val-mupo/"
 _MAX_DEPTH = 3
@@ -55,6 +60,180 @@ def _validation_score(folder: Path, files: list[str], dumps: dict[int, Path]) ->
     return int(has_records), int(has_acc), len(dumps)
 
 
+def _is_validation(score: tuple[int, int, int]) -> bool:
+    """A ``<step>.jsonl`` folder of validation results (the hook's records or rows with ``acc``), not
+    ``trainer.rollout_data_dir``'s training rollouts."""
+    return bool(score[0] or score[1])
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _names(root: Path, folders) -> str:
+    """``'a', 'b'``: the folders relative to ``root``, shortened to their first part below ``root`` when
+    that still tells them apart (``mupo_7b`` rather than ``mupo_7b/metrics``)."""
+    rel = [f.relative_to(root) for f in sorted(set(folders))]
+    tops = [r.parts[0] if r.parts else "." for r in rel]
+    shown = tops if len(set(tops)) == len(tops) else [r.as_posix() or "." for r in rel]
+    return ", ".join(repr(str(n)) for n in shown)
+
+
+def _from_scratch(rows: list[dict]) -> bool:
+    """Whether a log starts a run from the beginning: it logs step 0 (validation before training) or
+    trains step 1. A resumed launch logs first at its checkpoint's step ``s >= 1`` (validation only at
+    ``s`` when ``val_before_train``) and trains from ``s + 1``, so it never trains step 1."""
+    return any(r["step"] == 0 or (r["step"] == 1 and any(not k.startswith("val") for k in r if k != "step"))
+               for r in rows)
+
+
+def _launch_order(logs: list[tuple[Path, list[dict]]]) -> list[tuple[Path, list[dict]]]:
+    """One run's logs (one per launch) in launch order: by first step (a resumed launch starts at its
+    checkpoint, later than the launch it resumes), then age; a later launch wins a step both logged."""
+    return sorted(logs, key=lambda t: (min((r["step"] for r in t[1]), default=0.0), *_age(t[0])))
+
+
+def _check_one_run(root: Path, logs: list[tuple[Path, list[dict]]], what: str) -> None:
+    """Logs of one kind must read as the launches of one run: at most one starts from the beginning
+    (:func:`_from_scratch`); two that do are two runs (or a restart from scratch beside the old log)."""
+    scratch = [p for p, rows in logs if _from_scratch(rows)]
+    if len(scratch) > 1:
+        raise ReportError(
+            f"{root}: holds {what} of {len(scratch)} runs, " + ", ".join(str(p.relative_to(root)) for p in scratch)
+            + " (each starts at step 0 or 1; a resumed launch starts at its checkpoint's step); pass them as "
+            "separate RUN_DIRs (move each into its own folder)")
+
+
+@dataclass
+class RunFiles:
+    """What :func:`find_run_files` found for one run.
+
+    Attributes:
+        val_dir: the validation folder, or ``None``.
+        file_logs: ``(path, rows)`` of verl ``file``-logger JSONLs in launch order (:func:`_launch_order`;
+            a later launch wins a step).
+        console_logs: ``(path, rows)`` of console logs with ``step:N - ...`` lines, in launch order.
+        tb_dirs: folders with TensorBoard event files.
+        notes: what was found and left out.
+        config_mode: ``"mupo"`` / ``"monitor"`` / ``None`` from the config verl prints in a console log.
+    """
+
+    val_dir: Path | None = None
+    file_logs: list = field(default_factory=list)
+    console_logs: list = field(default_factory=list)
+    tb_dirs: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    config_mode: str | None = None
+
+
+def _age(p: Path):
+    return (p.stat().st_mtime, str(p))
+
+
+def find_run_files(root: str | Path) -> RunFiles:
+    """The files of the ONE run under ``root`` (searched :data:`_MAX_DEPTH` levels deep).
+
+    - A subfolder that holds both a metric log and validation dumps of its own (``<dir>/mupo`` and
+      ``<dir>/grpo`` of the CPU smoke run, ``eval/greedy`` and ``eval/sampled`` of the ViRL39K recipe's
+      MODE=eval) is a run of its own. When ``root`` has logs or validation dumps outside such
+      subfolders, ``root`` is the run and the subfolders are left out (a note each); when it has two or
+      more such subfolders and nothing else, it holds several runs and is refused.
+    - Within the run: ``file``-logger JSONLs in two folders, TensorBoard events in two folders, two logs
+      of one kind that both start from the beginning (:func:`_from_scratch`: two runs, not a resume), or
+      two validation folders sharing two or more steps are several runs and are refused, naming what to
+      give apart. Logs of one run (one per launch) are merged in launch order (:func:`_launch_order`).
+    - Several validation folders otherwise (a rollout dump folder, a one-step evaluation): the one with
+      the hook's records, else rows with ``acc``, else the most dumps is read; the others are noted.
+
+    Raises:
+        ReportError: several runs (the message names the subfolders or files), or an unreadable file log.
+    """
+    root = Path(root)
+    dump_dirs, file_logs, console_logs, tb = [], [], [], set()
+    for folder, files in _walk(root):
+        dumps = step_dumps(folder) if any(f.endswith(".jsonl") for f in files) else {}
+        if dumps:
+            dump_dirs.append((_validation_score(folder, files, dumps), folder, set(dumps)))
+        for f in files:
+            p = folder / f
+            if f.endswith(".jsonl") and not f.split(".")[0].isdigit() and is_file_logger(p):
+                file_logs.append(p)
+            elif f.endswith(_CONSOLE_SUFFIXES):
+                text = p.read_text(encoding="utf-8", errors="replace")
+                rows = parse_console_metrics(text)
+                if rows:
+                    console_logs.append((p, rows, config_mode(text)))
+            elif f.startswith("events.out.tfevents."):
+                tb.add(folder)
+
+    # runs of their own below root: the smallest folders holding a metric log and validation dumps
+    log_folders = {p.parent for p in file_logs} | {p.parent for p, *_ in console_logs} | tb
+    val_folders = [folder for score, folder, _ in dump_dirs if _is_validation(score)]
+    subruns = {Path(os.path.commonpath([lf, vf])) for lf in log_folders for vf in val_folders}
+    subruns.discard(root)
+    subruns = sorted(c for c in subruns if not any(o != c and _inside(o, c) for o in subruns))
+
+    def owner(p: Path):
+        return next((c for c in subruns if _inside(p, c)), None)
+
+    notes = []
+    rest = [f for f in list(log_folders) + val_folders if owner(f) is None]
+    if rest or not subruns:
+        scope = None
+        for c in subruns:
+            notes.append(f"{c.relative_to(root)}: another run (its own metric log and validation dumps), not read; "
+                         "give it as its own RUN_DIR")
+    elif len(subruns) == 1:
+        scope = subruns[0]
+    else:
+        raise ReportError(f"{root}: holds {len(subruns)} runs ({_names(root, subruns)}: each has its own metric log "
+                          "and validation dumps); pass them as separate RUN_DIRs")
+    if scope is None:
+        keep = lambda p: owner(p) is None  # noqa: E731
+    else:
+        keep = lambda p: _inside(p, scope)  # noqa: E731
+    file_logs = sorted((p for p in file_logs if keep(p.parent)), key=_age)
+    console_logs = sorted((c for c in console_logs if keep(c[0].parent)), key=lambda c: _age(c[0]))
+    tb_dirs = sorted(f for f in tb if keep(f))
+    dump_dirs = [d for d in dump_dirs if keep(d[1])]
+
+    if len({p.parent for p in file_logs}) > 1:
+        raise ReportError(f"{root}: holds verl file-logger JSONLs in {len({p.parent for p in file_logs})} folders "
+                          f"({_names(root, [p.parent for p in file_logs])}), one per run; pass them as separate RUN_DIRs")
+    if len(tb_dirs) > 1:
+        raise ReportError(f"{root}: holds TensorBoard events in {len(tb_dirs)} folders ({_names(root, tb_dirs)}), "
+                          "one per run; pass them as separate RUN_DIRs")
+    files = []
+    for p in file_logs:
+        try:
+            files.append((p, read_file_logger(p)))
+        except LogError as e:
+            raise ReportError(str(e)) from None
+    files = _launch_order([f for f in files if f[1]])
+    _check_one_run(root, files, "verl file-logger JSONLs")
+    consoles = _launch_order([(p, rows) for p, rows, _ in console_logs])
+    _check_one_run(root, consoles, "console logs")
+    modes = [m for *_, m in console_logs if m is not None]
+
+    vals = [d for d in dump_dirs if _is_validation(d[0])]
+    for i, (_, a, steps_a) in enumerate(vals):
+        for _, b, steps_b in vals[:i]:
+            common = steps_a & steps_b
+            if len(common) >= 2:
+                raise ReportError(
+                    f"{root}: holds validation dumps of 2 runs ({_names(root, [a, b])}: both validated at steps "
+                    f"{sorted(common)[:4]}{'...' if len(common) > 4 else ''}); pass them as separate RUN_DIRs")
+    val_dir = None
+    if dump_dirs:
+        dump_dirs.sort(key=lambda t: (tuple(-x for x in t[0]), str(t[1])))
+        val_dir = dump_dirs[0][1]
+        if len(dump_dirs) > 1:
+            notes.append(f"validation dumps read from {val_dir}; also found in "
+                         + ", ".join(str(d) for _, d, _ in dump_dirs[1:]) + " (not read)")
+    return RunFiles(val_dir=val_dir, file_logs=files, console_logs=consoles, tb_dirs=tb_dirs, notes=notes,
+                    config_mode=modes[-1] if modes else None)
+
+
 @dataclass
 class Run:
     """One run's files. Build with :meth:`load`.
@@ -67,6 +246,7 @@ class Run:
         metrics: ``{step: {key: value}}`` from the metric logs.
         metric_files: the logs read.
         notes: what was found, skipped or assumed (shown in summary.md).
+        config_mode: ``"mupo"`` / ``"monitor"`` from the config verl printed in a console log (see :attr:`mode`).
     """
 
     label: str
@@ -76,57 +256,41 @@ class Run:
     metrics: dict[int, dict[str, float]]
     metric_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    config_mode: str | None = None
 
     @classmethod
     def load(cls, path: str | Path, label: str | None = None) -> "Run":
+        """Find and read one run's files under ``path`` (see :func:`find_run_files` for what one run is).
+
+        Raises:
+            ReportError: not a folder, nothing found, a folder holding several runs (naming the folders
+                or files to give separately), or a metrics log that cannot be read.
+        """
         path = Path(path)
         if not path.is_dir():
             raise ReportError(f"{path}: not a run folder (give the folder holding the validation dumps and metric logs)")
-        dump_dirs, file_logs, console_logs, tb = [], [], [], False
-        for folder, files in _walk(path):
-            dumps = step_dumps(folder) if any(f.endswith(".jsonl") for f in files) else {}
-            if dumps:
-                dump_dirs.append((_validation_score(folder, files, dumps), folder))
-            for f in files:
-                p = folder / f
-                if f.endswith(".jsonl") and not f.split(".")[0].isdigit() and is_file_logger(p):
-                    file_logs.append(p)
-                elif f.endswith(_CONSOLE_SUFFIXES):
-                    console_logs.append(p)
-                elif f.startswith("events.out.tfevents."):
-                    tb = True
-        notes = []
-        val_dir = None
-        if dump_dirs:
-            dump_dirs.sort(key=lambda t: (tuple(-x for x in t[0]), str(t[1])))
-            val_dir = dump_dirs[0][1]
-            if len(dump_dirs) > 1:
-                notes.append(f"validation dumps read from {val_dir}; also found in "
-                             + ", ".join(str(d) for _, d in dump_dirs[1:]) + " (not read)")
+        found = find_run_files(path)
         sources, metric_files = [], []
-        for p in console_logs:
-            rows = parse_console_metrics(p.read_text(encoding="utf-8", errors="replace"))
-            if rows:
-                sources.append(rows)
-                metric_files.append(p)
-        for p in sorted(file_logs, key=lambda q: q.stat().st_mtime):
-            try:
-                sources.append(read_file_logger(p))
-            except LogError as e:
-                raise ReportError(str(e)) from None
+        for p, rows in found.console_logs:
+            sources.append(rows)
             metric_files.append(p)
-        if tb:
+        for p, rows in found.file_logs:
+            sources.append(rows)
+            metric_files.append(p)
+        notes = list(found.notes)
+        for folder in found.tb_dirs:
             try:
-                sources.append(read_tensorboard(path))
-                metric_files.append(path / "events.out.tfevents.*")
+                sources.append(read_tensorboard(folder))
+                metric_files.append(folder / "events.out.tfevents.*")
             except LogError as e:
                 notes.append(str(e))
+        val_dir = found.val_dir
         if val_dir is None and not sources:
             raise ReportError(f"{path}: no validation dumps (<step>.jsonl, trainer.validation_data_dir) and no metric "
                               "logs (verl file logger JSONL, console log with 'step:N - ...' lines, TensorBoard events)")
         return cls(label=label or path.resolve().name, path=path, val_dir=val_dir,
                    dumps=step_dumps(val_dir) if val_dir else {}, metrics=merge_by_step(*sources),
-                   metric_files=metric_files, notes=notes)
+                   metric_files=metric_files, notes=notes, config_mode=found.config_mode)
 
     # ---- validation
 
@@ -191,6 +355,17 @@ class Run:
             elif step in self.dumps:
                 out[step] = metrics_of(self.results(step), None, VAL_PREFIX.rstrip("/"))
         return out
+
+    @cached_property
+    def mode(self) -> str | None:
+        """``"mupo"`` (MUPO's advantages), ``"monitor"`` (another estimator, e.g. the GRPO baseline with
+        ``+mupo@algorithm.mupo=grpo_monitor``: the ``mupo/*`` metrics describe its batch and do not act on
+        it) or ``None`` (unknown): the hook's records (``mode``), else the config printed in a console log."""
+        for step in reversed(list(self.dumps)):
+            rec = self.record(step)
+            if rec is not None and rec.get("mode") in ("mupo", "monitor"):
+                return rec["mode"]
+        return self.config_mode
 
     @property
     def embedding_steps(self) -> list[int]:

@@ -1,0 +1,186 @@
+"""The report command on awkward inputs (issue 11, hostile review): folders holding two runs, bad
+--out and numeric flags, --overwrite over an earlier report, tables of runs at different steps or with
+different prompts / n, NaN metrics, monitor-only GRPO runs, benchmark aliases.
+
+Run folders are synthetic and small (no verl run): dumps ``<step>.jsonl`` with {uid, data_source, acc},
+the hook's records and embeddings written with :mod:`verl_mupo.evaluation`'s writers, verl's
+``file``-logger JSONL (``{"step", "data"}``; NaN written as ``null``, as verl's orjson writes it)
+and a console log of ``step:N - key:value`` lines (verl's ``concat_dict_to_str`` format). Figures are
+checked through their artists' data."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from verl_mupo.evaluation import Sampling, acc_at_k, dump_counts, evaluate, metrics_of, write_embeddings, write_record
+from verl_mupo.report.build import build_report, write_report
+from verl_mupo.report.cli import main
+from verl_mupo.report.runs import ReportError, Run
+
+# {benchmark: [per prompt: accs of its samples]}
+BENCHES = {"MathVista": [[1, 0, 1, 0], [0, 0, 0, 1]], "MMStar": [[1, 1, 0, 0], [0, 1, 0, 0]]}
+
+
+def _by_hand(accs_per_prompt, k):
+    return float(np.mean([acc_at_k(len(a), sum(a), k) for a in accs_per_prompt]))
+
+
+def _write_dump(val: Path, step: int, benches, sampling=Sampling(n=4, temperature=1.0), mode="mupo",
+                embeddings=True, seed=0):
+    val.mkdir(parents=True, exist_ok=True)
+    rows = [(b, p, s, a) for b, prompts in benches.items() for p, accs in enumerate(prompts) for s, a in enumerate(accs)]
+    keys = [f"{b}{p}_{s}_0" for b, p, s, _ in rows]
+    with open(val / f"{step}.jsonl", "w") as f:
+        for (b, _, _, a), key in zip(rows, keys):
+            f.write(json.dumps({"input": "q", "output": f"answer {key}", "score": float(a), "step": step,
+                                "acc": float(a), "data_source": b, "uid": key}) + "\n")
+    metrics = metrics_of(evaluate(dump_counts(val / f"{step}.jsonl")), sampling)
+    metrics["val-mupo/pairwise_distance"] = 0.4
+    if mode is not None:
+        write_record(val, step, sampling, metrics, mode=mode)
+    if embeddings:
+        rng = np.random.default_rng(seed + step)
+        emb = rng.normal(size=(len(rows), 8))
+        write_embeddings(val, step, emb / np.linalg.norm(emb, axis=1, keepdims=True), [f"{b}{p}" for b, p, *_ in rows],
+                         [b for b, *_ in rows], [float(a) for *_, a in rows], keys)
+    return metrics
+
+
+def _console_line(step, data):
+    return "(TaskRunner pid=1) step:%d - " % step + " - ".join(f"{k}:{v!r}" for k, v in data.items())
+
+
+def _train_metrics(step, scale=1.0):
+    return {"mupo/lambda": 0.4 - 0.05 * step, "mupo/acc_mean": 0.1 * step * scale,
+            "mupo/diversity_bonus_mean": 0.3 * scale, "mupo/pairwise_distance_mean": 0.5 * scale,
+            "mupo/group_size_min": 3.0, "mupo/group_size_mean": 5.0, "mupo/group_size_max": 7.0}
+
+
+def make_run(folder: Path, *, val_steps=(0, 4), train_steps=range(1, 5), benches=BENCHES,
+             sampling=Sampling(n=4, temperature=1.0), mode="mupo", scale=1.0, val_sub="val", file_log="metrics.jsonl",
+             console_log="train.log", embeddings=True, train=None, config_text=None) -> Path:
+    """A run folder: ``val_sub/<step>.jsonl`` with records and embeddings, a file-logger JSONL and a
+    console log of the same metrics (``train``: ``{step: metrics}`` overriding :func:`_train_metrics`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    logged = {}
+    for s in val_steps:
+        logged.setdefault(s, {}).update(_write_dump(folder / val_sub, s, benches, sampling, mode, embeddings))
+    train = train if train is not None else {s: _train_metrics(s, scale) for s in train_steps}
+    for s, m in train.items():
+        logged.setdefault(s, {}).update(m)
+    logged = dict(sorted(logged.items()))
+    if file_log:
+        path = folder / file_log
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as f:
+            for s, m in logged.items():  # verl's orjson writes NaN as null
+                f.write(json.dumps({"step": s, "data": {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                                         for k, v in m.items()}}) + "\n")
+    if console_log:
+        text = (config_text or "") + "\n".join(_console_line(s, m) for s, m in logged.items()) + "\n"
+        (folder / console_log).write_text(text)
+    return folder
+
+
+def _err(argv):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main([str(a) for a in argv])
+    return rc, err.getvalue()
+
+
+def _one_line_error(argv, needle):
+    rc, err = _err(argv)
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err and needle in err, err
+    return err
+
+
+def _lines(fig, gid):
+    return [line for ax in fig.axes for line in ax.lines if line.get_gid() == gid]
+
+
+def _axis(fig, title_start):
+    return next(ax for ax in fig.axes if ax.get_visible() and ax.get_title().startswith(title_start))
+
+
+# ---- 1. a folder holding two runs is refused, naming the folders to give separately
+
+
+def test_parent_of_two_runs_is_refused_naming_them(tmp_path):
+    make_run(tmp_path / "smoke" / "mupo", console_log="mupo.log")
+    make_run(tmp_path / "smoke" / "grpo", console_log="grpo.log", mode="monitor", scale=0.5)
+    err = _one_line_error([tmp_path / "smoke", "--out", tmp_path / "r"], "holds 2 runs")
+    assert "mupo" in err and "grpo" in err
+    with pytest.raises(ReportError, match="pass them as separate RUN_DIRs"):
+        Run.load(tmp_path / "smoke")
+
+
+def test_two_file_logs_of_different_runs_in_one_folder_are_refused(tmp_path):
+    # verl's default layout $VERL_FILE_LOGGER_ROOT/<project>/<experiment>.jsonl: two experiments, one folder
+    run = make_run(tmp_path / "run", file_log="proj/mupo.jsonl")
+    (run / "proj" / "grpo.jsonl").write_text(json.dumps({"step": 1, "data": {"mupo/lambda": 0.2}}) + "\n")
+    with pytest.raises(ReportError, match=r"mupo\.jsonl.*grpo\.jsonl|grpo\.jsonl.*mupo\.jsonl"):
+        Run.load(run)
+
+
+def test_two_console_logs_of_different_runs_are_refused(tmp_path):
+    run = make_run(tmp_path / "run", file_log=None, console_log="mupo.log")
+    (run / "grpo.log").write_text(_console_line(1, {"mupo/lambda": 0.2}) + "\n" + _console_line(2, {"mupo/lambda": 0.2}))
+    with pytest.raises(ReportError, match="grpo.log"):
+        Run.load(run)
+
+
+def test_file_logs_of_different_runs_in_two_subfolders_are_refused(tmp_path):
+    run = make_run(tmp_path / "run", file_log="a/metrics.jsonl", console_log=None)
+    make_run(run / "b", val_steps=(), console_log=None)
+    with pytest.raises(ReportError, match=r"'a'.*'b'"):
+        Run.load(run)
+
+
+def test_validation_dumps_of_two_runs_in_two_subfolders_are_refused(tmp_path):
+    root = tmp_path / "runs"
+    make_run(root, val_sub="mupo/val", file_log=None, console_log=None, train_steps=())
+    make_run(root, val_sub="grpo/val", file_log=None, console_log=None, train_steps=())
+    err = _one_line_error([root, "--out", tmp_path / "r"], "grpo")
+    assert "mupo" in err
+
+
+def test_a_resumed_run_and_its_nested_evaluations_are_one_run(tmp_path):
+    """The ViRL39K recipe's layout: metrics/<launch>.jsonl per launch (the second resumes at step 3),
+    val_generations/, and MODE=eval's eval/greedy and eval/sampled (each its own verl run with its
+    metrics.jsonl): the training run is read, the evaluations are left out with a note."""
+    out = tmp_path / "mupo_7b"
+    make_run(out, val_sub="val_generations", file_log="metrics/20260101-000000.jsonl", console_log=None,
+             val_steps=(0, 4), train_steps=(1, 2, 3))
+    resumed = out / "metrics" / "20260102-000000.jsonl"
+    resumed.write_text("".join(json.dumps({"step": s, "data": _train_metrics(s, 2.0)}) + "\n" for s in (3, 4, 5)))
+    os.utime(resumed, (time.time() + 10, time.time() + 10))
+    for sub, sampling in (("greedy", Sampling(n=1, temperature=0.0)), ("sampled", Sampling(n=4, temperature=1.0))):
+        benches = {"MathVista": [[1, 1, 1, 1], [1, 1, 1, 1]]} if sub == "sampled" else {"MathVista": [[1], [1]]}
+        make_run(out / "eval" / sub, val_sub=".", val_steps=(4,), train_steps=(), benches=benches, sampling=sampling,
+                 console_log=None)
+    run = Run.load(out)
+    assert run.val_dir == out / "val_generations"
+    assert run.metrics[3]["mupo/acc_mean"] == pytest.approx(0.6)  # the resumed launch wins on step 3
+    assert run.metrics[1]["mupo/acc_mean"] == pytest.approx(0.1)
+    assert run.metrics[4]["val-mupo/MathVista/acc@1"] == pytest.approx(_by_hand(BENCHES["MathVista"], 1))  # not eval's 1.0
+    assert [m for m in run.metric_files if "eval" in m.parts] == []
+    assert any("eval/greedy" in n and "another run" in n for n in run.notes)
+
+
+def test_a_resumed_console_log_is_not_a_second_run(tmp_path):
+    run = make_run(tmp_path / "run", file_log=None, console_log="a.log", train_steps=(1, 2))
+    later = run / "b.log"
+    later.write_text("\n".join(_console_line(s, _train_metrics(s, 2.0)) for s in (2, 3)))
+    os.utime(later, (time.time() + 10, time.time() + 10))
+    loaded = Run.load(run)
+    assert sorted(loaded.series("mupo/acc_mean")[0]) == [1, 2, 3]
