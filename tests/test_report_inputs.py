@@ -184,3 +184,71 @@ def test_a_resumed_console_log_is_not_a_second_run(tmp_path):
     os.utime(later, (time.time() + 10, time.time() + 10))
     loaded = Run.load(run)
     assert sorted(loaded.series("mupo/acc_mean")[0]) == [1, 2, 3]
+
+
+# ---- 2. --out and numeric flags: one line naming the flag, exit 2, no traceback
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path, overwrite):
+    run = make_run(tmp_path / "run")
+    (tmp_path / "file.txt").write_text("mine")
+    err = _one_line_error([run, "--out", tmp_path / "file.txt"] + (["--overwrite"] if overwrite else []),
+                          f"--out {tmp_path / 'file.txt'}")
+    assert "not a folder" in err and (tmp_path / "file.txt").read_text() == "mine"
+    _one_line_error([run, "--out", "/dev/null"] + (["--overwrite"] if overwrite else []), "--out /dev/null")
+
+
+def test_out_that_cannot_be_created_is_a_one_line_error(tmp_path):
+    run = make_run(tmp_path / "run")
+    (tmp_path / "file.txt").write_text("mine")
+    _one_line_error([run, "--out", tmp_path / "file.txt" / "report"], "--out")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if not os.access(ro, os.W_OK):  # root writes anywhere
+            _one_line_error([run, "--out", ro / "report"], "--out")
+    finally:
+        ro.chmod(0o700)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--seed", "-1"], "--seed -1"),
+    (["--seed", "4294967296"], "--seed 4294967296"),
+    (["--tsne-max-points", "0"], "--tsne-max-points 0"),
+    (["--step", "-3"], "--step -3"),
+    (["--tsne-step", "-1"], "--tsne-step -1"),
+    (["--seed", "abc"], "--seed"),
+])
+def test_invalid_numeric_flags_are_one_line_errors(tmp_path, args, needle):
+    run = make_run(tmp_path / "run")
+    _one_line_error([run, "--out", tmp_path / "r"] + args, needle)
+    assert not (tmp_path / "r").exists()
+
+
+# ---- 3. --overwrite leaves no figure of the earlier report behind, and no user file is deleted
+
+
+def test_overwrite_removes_the_earlier_reports_figures_only(tmp_path):
+    with_emb = make_run(tmp_path / "a")
+    without = make_run(tmp_path / "b", embeddings=False)
+    out = tmp_path / "report"
+    assert _err([with_emb, "--out", out])[0] == 0
+    assert (out / "tsne.png").exists()
+    (out / "notes.txt").write_text("mine")
+    (out / "my_plot.png").write_text("mine")
+    assert _err([without, "--out", out, "--overwrite"])[0] == 0
+    assert not (out / "tsne.png").exists()  # stale: the new summary has no t-SNE
+    assert (out / "notes.txt").read_text() == "mine" and (out / "my_plot.png").read_text() == "mine"
+    assert "tsne.png" not in (out / "summary.md").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["acc_at_k.png", "acc_over_steps.png", "mupo_curves.png",
+                                                     "my_plot.png", "notes.txt", "summary.md"]
+
+
+def test_overwrite_keeps_a_user_file_named_like_a_figure(tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "tsne.png").write_text("the user's own picture, no report here")
+    assert _err([make_run(tmp_path / "b", embeddings=False), "--out", out, "--overwrite"])[0] == 0
+    assert (out / "tsne.png").read_text() == "the user's own picture, no report here"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -13,7 +15,10 @@ from verl_mupo.report.figures import (acc_at_k_figure, acc_over_steps_figure, mu
 from verl_mupo.report.paper import PAPER_RESULTS
 from verl_mupo.report.runs import ReportError, Run
 
-__all__ = ["Report", "build_report", "write_report", "FIGURE_FILES"]
+__all__ = ["Report", "build_report", "write_report", "check_out", "FIGURE_FILES", "SUMMARY_FILE"]
+
+SUMMARY_FILE = "summary.md"
+_SUMMARY_TITLE = "# MUPO evaluation report"
 
 #: file name -> what it shows
 FIGURE_FILES = {
@@ -34,6 +39,7 @@ class Report:
     results: dict[str, list[BenchmarkResult]] = field(default_factory=dict)
     tsne_steps: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    removed: list[Path] = field(default_factory=list)
 
 
 def _pct(v) -> str:
@@ -69,7 +75,7 @@ def _acc_table(runs, steps, results, samplings, names) -> list[str]:
 
 def _summary(runs: Sequence[Run], report: Report, samplings: dict, paper: bool) -> str:
     res = report.results
-    out = ["# MUPO evaluation report", "",
+    out = [_SUMMARY_TITLE, "",
            "acc@k is the unbiased estimator 1 - C(n-c, k) / C(n, k) over the n validation samples of each prompt, "
            "averaged over prompts, in %; `acc@1(greedy)` is one response at temperature 0, `acc@1(mean of n)` the mean "
            "accuracy of n sampled responses. Averages are unweighted means over the rule-scored benchmarks of each "
@@ -194,20 +200,72 @@ def build_report(runs: Sequence[Run], step: int | None = None, tsne_step: int | 
     return report
 
 
-def write_report(report: Report, out: str | Path, overwrite: bool = False, dpi: int = 110) -> list[Path]:
-    """Save the figures (PNG) and ``summary.md`` into ``out``.
+def check_out(out: str | Path, overwrite: bool = False) -> Path:
+    """``out`` as a folder the report can be written into (checked before any run is read).
 
     Raises:
-        ReportError: ``out`` exists and is not empty, unless ``overwrite`` (then only these files are replaced).
+        ReportError: naming ``--out``: a file (or ``/dev/null``) is there, a non-empty folder without
+            ``overwrite``, a folder that is not writable, or a path that cannot be created (a file on
+            the way, no permission).
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise ReportError(f"--out {out}: exists and is not empty; pass --overwrite to replace the report's files there")
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise ReportError(f"--out {out}: not a folder (a file or device is there); give a folder path")
+        if any(out.iterdir()) and not overwrite:
+            raise ReportError(f"--out {out}: exists and is not empty; pass --overwrite to replace the report's files there")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise ReportError(f"--out {out}: the folder is not writable")
+        return out
+    parent = out.parent
+    while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ReportError(f"--out {out}: cannot be created ({parent} is not a folder)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ReportError(f"--out {out}: cannot be created (no permission to write in {parent})")
+    return out
+
+
+def _earlier_report_files(out: Path) -> set[str]:
+    """The figure files an earlier report in ``out`` wrote: those its ``summary.md`` links (a file
+    named like a figure that no earlier summary links is the user's and stays)."""
+    summary = out / SUMMARY_FILE
+    try:
+        text = summary.read_text(encoding="utf-8") if summary.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return set()
+    if not text.startswith(_SUMMARY_TITLE):
+        return set()
+    return set(re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)) & set(FIGURE_FILES)
+
+
+def write_report(report: Report, out: str | Path, overwrite: bool = False, dpi: int = 110) -> list[Path]:
+    """Save the figures (PNG) and ``summary.md`` into ``out``; returns the files written.
+
+    With ``overwrite``, the report's own files of an earlier report there that this one does not
+    write (a ``tsne.png`` when these runs have no embeddings) are removed, so the folder holds one
+    report; they are listed in ``report.removed``. Only files the earlier ``summary.md`` links are
+    removed; other files in ``out`` stay.
+
+    Raises:
+        ReportError: :func:`check_out`, or a file that cannot be written (naming ``--out``).
+    """
+    out = check_out(out, overwrite)
+    stale = _earlier_report_files(out) - set(report.figures) if out.is_dir() else set()
     written = []
-    for name, fig in report.figures.items():
-        fig.savefig(out / name, dpi=dpi)
-        written.append(out / name)
-    (out / "summary.md").write_text(report.summary)
-    written.append(out / "summary.md")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, fig in report.figures.items():
+            fig.savefig(out / name, dpi=dpi)
+            written.append(out / name)
+        (out / SUMMARY_FILE).write_text(report.summary, encoding="utf-8")
+        written.append(out / SUMMARY_FILE)
+        for name in sorted(stale):
+            path = out / name
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+                report.removed.append(path)
+    except OSError as e:
+        raise ReportError(f"--out {out}: cannot write there ({e.strerror or e}: {e.filename or out})") from None
     return written
