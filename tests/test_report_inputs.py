@@ -252,3 +252,85 @@ def test_overwrite_keeps_a_user_file_named_like_a_figure(tmp_path):
     (out / "tsne.png").write_text("the user's own picture, no report here")
     assert _err([make_run(tmp_path / "b", embeddings=False), "--out", out, "--overwrite"])[0] == 0
     assert (out / "tsne.png").read_text() == "the user's own picture, no report here"
+
+
+# ---- 4. the summary table says, per column, which run, which step, how many prompts and n
+
+
+def _table_rows(summary):
+    """``{benchmark: {header: cell}}`` of the first acc table in summary.md."""
+    lines = summary.split("## acc@1 and acc@4")[1].split("\n\n")[2].splitlines()
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    return {cells[0]: dict(zip(head, cells)) for cells in
+            ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:])}
+
+
+def test_table_columns_name_run_step_prompts_and_n(tmp_path):
+    a = make_run(tmp_path / "a", val_steps=(0, 4))
+    wide = {"MathVista": [[1, 0, 1, 0, 0, 0, 0, 0]] * 3, "MMStar": [[1, 1, 0, 0, 0, 0, 0, 1]] * 3}
+    b = make_run(tmp_path / "b", val_steps=(0, 6), benches=wide, sampling=Sampling(n=8, temperature=1.0))
+    report = build_report([Run.load(a, "MUPO"), Run.load(b, "GRPO")])
+    rows = _table_rows(report.summary)
+    mv = rows["MathVista"]
+    assert mv["MUPO acc@1(mean of 4), step 4"] == f"{100 * _by_hand(BENCHES['MathVista'], 1):.1f}"
+    assert mv["GRPO acc@4(of 8), step 6"] == f"{100 * _by_hand(wide['MathVista'], 4):.1f}"
+    assert mv["MUPO prompts x n, step 4"] == "2 x 4" and mv["GRPO prompts x n, step 6"] == "3 x 8"
+    assert rows["math_avg"]["GRPO prompts x n, step 6"] == "3 x 8"
+
+
+def test_table_of_a_run_read_from_logs_says_prompts_unknown(tmp_path):
+    src = make_run(tmp_path / "src")
+    logs = tmp_path / "logs_only"
+    logs.mkdir()
+    (logs / "metrics.jsonl").write_text((src / "metrics.jsonl").read_text())
+    rows = _table_rows(build_report([Run.load(logs, "L")]).summary)
+    assert rows["MathVista"]["L prompts x n, step 4"] == "? x 4"
+
+
+# ---- 5. the difference column compares the same step, or says it does not
+
+
+def test_difference_of_runs_shown_at_different_steps_is_taken_at_the_latest_common_step(tmp_path):
+    later = {"MathVista": [[1, 1, 1, 1], [1, 1, 1, 1]], "MMStar": [[1, 1, 1, 1], [1, 1, 1, 1]]}
+    a = make_run(tmp_path / "a", val_steps=(0, 4))
+    _write_dump(a / "val", 8, later)  # MUPO validated once more than GRPO
+    b = make_run(tmp_path / "b", val_steps=(0, 4), mode="monitor",
+                 benches={"MathVista": [[0, 0, 0, 0], [0, 0, 0, 1]], "MMStar": [[1, 0, 0, 0], [0, 0, 0, 0]]})
+    report = build_report([Run.load(a, "MUPO"), Run.load(b, "GRPO")])
+    assert report.steps == {"MUPO": 8, "GRPO": 4}
+    mv = _table_rows(report.summary)["MathVista"]
+    assert mv["MUPO acc@4(of 4), step 8"] == "100.0"
+    diff = mv["MUPO - GRPO acc@4 (both at step 4)"]
+    assert diff == f"{100 * (_by_hand(BENCHES['MathVista'], 4) - _by_hand([[0, 0, 0, 0], [0, 0, 0, 1]], 4)):+.1f}"
+    assert "latest common validation step" in report.summary
+
+
+def test_difference_without_a_common_step_names_both_steps(tmp_path):
+    a = make_run(tmp_path / "a", val_steps=(1, 3), train_steps=())
+    b = make_run(tmp_path / "b", val_steps=(2, 4), train_steps=())
+    report = build_report([Run.load(a, "MUPO"), Run.load(b, "GRPO")])
+    head = [h for h in _table_rows(report.summary)["MathVista"] if " - " in h]
+    assert head == ["MUPO - GRPO acc@1 (MUPO step 3 vs GRPO step 4, no common step)",
+                    "MUPO - GRPO acc@4 (MUPO step 3 vs GRPO step 4, no common step)"]
+    assert "share no validation step" in report.summary
+
+
+# ---- 7. benchmark aliases land in one row and one panel under the catalog's name
+
+
+def test_aliases_of_one_benchmark_share_a_row_and_a_panel(tmp_path):
+    a = make_run(tmp_path / "a", benches={"MathVista_MINI": BENCHES["MathVista"]})
+    b = make_run(tmp_path / "b", benches={"mathvista": [[1, 1, 1, 1], [0, 0, 0, 0]]})
+    report = build_report([Run.load(a, "MUPO"), Run.load(b, "GRPO")], tsne_benchmark="MathVista_MINI")
+    rows = _table_rows(report.summary)
+    assert set(rows) == {"MathVista", "math_avg"}
+    assert rows["MathVista"]["MUPO acc@4(of 4), step 4"] == "100.0" and rows["MathVista"]["GRPO acc@4(of 4), step 4"] == "50.0"
+    fig = report.figures["acc_at_k.png"]
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["MathVista", "math average"]
+    assert len(_lines(fig, "run:MUPO")) == len(_lines(fig, "run:GRPO")) == 2
+    assert [line.get_gid() for line in _axis(fig, "MathVista").lines if line.get_gid().startswith("paper:")]  # the paper's
+    steps = report.figures["acc_over_steps.png"]
+    assert [ax.get_title() for ax in steps.axes if ax.get_visible()] == ["MathVista", "math average"]
+    tsne = report.figures["tsne.png"]
+    assert sum(len(c.get_offsets()) for ax in tsne.axes for c in ax.collections) == 16

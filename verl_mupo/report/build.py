@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from verl_mupo.evaluation import BenchmarkResult, Sampling
+import numpy as np
+
+from verl_mupo.evaluation import BenchmarkResult, Sampling, benchmark_info
 from verl_mupo.report.figures import (acc_at_k_figure, acc_over_steps_figure, mupo_curves_figure, panel_order,
                                       tsne_figure)
 from verl_mupo.report.paper import PAPER_RESULTS
@@ -50,24 +52,74 @@ def _header(sampling: Sampling | None, k: int) -> str:
     return sampling.column(k) if sampling is not None else f"acc@{k}"
 
 
-def _acc_table(runs, steps, results, samplings, names) -> list[str]:
-    ks = {label: [k for k in (1, 4) if any(k in r.acc for r in results[label])] for label in results}
-    head = ["benchmark"] + [f"{label} {_header(samplings[label], k)}" for label in results for k in ks[label]]
-    labels = list(results)
-    diff = len(labels) == 2 and ks[labels[0]] == ks[labels[1]] and not any(
-        samplings[lab] is not None and samplings[lab].greedy for lab in labels)
+def _size(r: BenchmarkResult | None) -> str:
+    """``prompts x n`` of one cell (prompts unknown, ``?``, when read from logged metrics)."""
+    if r is None:
+        return "-"
+    return f"{r.prompts if r.prompts else '?'} x {r.n}"
+
+
+def _ks(results: Sequence[BenchmarkResult]) -> list[int]:
+    return [k for k in (1, 4) if any(k in r.acc for r in results)]
+
+
+def _difference(runs: Sequence[Run], report: Report, samplings: dict) -> dict | None:
+    """What the difference columns of two runs compare: ``{"labels", "steps", "results", "ks",
+    "title"}``, or ``None`` (not two runs with validation, a greedy one, or different ks).
+
+    Two runs shown at the same step are compared there. Shown at different steps (each run's last
+    validation by default), they are compared at their latest common validation step, and the columns
+    say so; with no common step the columns name both steps."""
+    labels = list(report.results)
+    if len(labels) != 2:
+        return None
+    by_label = {run.label: run for run in runs}
+    a, b = (by_label[lab] for lab in labels)
+    sa, sb = report.steps[a.label], report.steps[b.label]
+    if sa == sb:
+        steps, results, title = (sa, sb), (report.results[a.label], report.results[b.label]), f"step {sa}"
+    else:
+        common = sorted(set(a.validation_steps) & set(b.validation_steps))
+        if common:
+            s = common[-1]
+            steps, results = (s, s), (a.results(s), b.results(s))
+            title = f"both at step {s}"
+        else:
+            steps, results = (sa, sb), (report.results[a.label], report.results[b.label])
+            title = f"{a.label} step {sa} vs {b.label} step {sb}, no common step"
+    samp = [a.sampling(steps[0]), b.sampling(steps[1])]
+    if any(x is not None and x.greedy for x in samp + [samplings[a.label], samplings[b.label]]):
+        return None
+    ks = _ks(results[0])
+    if ks != _ks(results[1]):
+        return None
+    return {"labels": labels, "steps": steps, "results": results, "ks": ks, "title": title}
+
+
+def _acc_table(report: Report, samplings: dict, names, diff: dict | None) -> list[str]:
+    """acc@1 / acc@4 per benchmark: each run's acc columns headed with its label, sampling and step,
+    then a ``prompts x n`` column per run, then the difference columns (:func:`_difference`)."""
+    res = report.results
+    labels = list(res)
+    ks = {label: _ks(res[label]) for label in labels}
+    head = ["benchmark"]
+    for label in labels:
+        head += [f"{label} {_header(samplings[label], k)}, step {report.steps[label]}" for k in ks[label]]
+    head += [f"{label} prompts x n, step {report.steps[label]}" for label in labels]
     if diff:
-        head += [f"{labels[0]} - {labels[1]} acc@{k}" for k in ks[labels[0]]]
+        head += [f"{diff['labels'][0]} - {diff['labels'][1]} acc@{k} ({diff['title']})" for k in diff["ks"]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    by = {label: {r.name: r for r in res[label]} for label in labels}
+    dby = [{r.name: r for r in rs} for rs in diff["results"]] if diff else []
     for name in names:
         row = [name]
-        by = {label: {r.name: r for r in results[label]} for label in labels}
         for label in labels:
             r = by[label].get(name)
             row += [_pct(r.acc.get(k) if r else None) for k in ks[label]]
+        row += [_size(by[label].get(name)) for label in labels]
         if diff:
-            for k in ks[labels[0]]:
-                a, b = (by[lab].get(name) for lab in labels)
+            a, b = dby[0].get(name), dby[1].get(name)
+            for k in diff["ks"]:
                 row.append("-" if not (a and b and k in a.acc and k in b.acc) else f"{100 * (a.acc[k] - b.acc[k]):+.1f}")
         lines.append("| " + " | ".join(row) + " |")
     return lines
@@ -90,8 +142,20 @@ def _summary(runs: Sequence[Run], report: Report, samplings: dict, paper: bool) 
     all_results = [r for rs in res.values() for r in rs]
     rule = panel_order({r.name for r in all_results if r.scoring == "rule"})
     judged = panel_order({r.name for r in all_results if r.scoring == "judge"})
+    diff = _difference(runs, report, samplings) if res else None
     if res:
-        out += ["", "## acc@1 and acc@4", ""] + _acc_table(runs, report.steps, res, samplings, rule)
+        out += ["", "## acc@1 and acc@4", "",
+                "Each run's columns are headed with its label, sampling and validation step; `prompts x n` is "
+                "the number of prompts and the samples per prompt (the smallest n of a prompt) behind a run's "
+                "numbers (`?`: read from logged metrics, prompt count unknown)."]
+        if diff and "both at" in diff["title"]:
+            out.append(f"The difference columns compare the two runs at step {diff['steps'][0]}, their latest "
+                       f"common validation step, not at the steps shown ({report.steps[diff['labels'][0]]} and "
+                       f"{report.steps[diff['labels'][1]]}).")
+        elif diff and "no common" in diff["title"]:
+            out.append("The two runs share no validation step: the difference columns subtract results of "
+                       "different steps, as their headers say.")
+        out += [""] + _acc_table(report, samplings, rule, diff)
         avgs = {r.name: r.members for r in all_results if r.is_average and r.members != ("logged",)}
         for name, members in avgs.items():
             out.append(f"\n{name}: mean over {', '.join(members)}.")
@@ -99,7 +163,7 @@ def _summary(runs: Sequence[Run], report: Report, samplings: dict, paper: bool) 
             out += ["", "### Judge-scored in the paper (reported apart)", "",
                     "The paper scored these with an LLM judge (VLMEvalKit); rules cannot match a judge on free-form "
                     "answers, so these numbers are not comparable to the paper's and stay out of the averages.", ""]
-            out += _acc_table(runs, report.steps, res, samplings, judged)
+            out += _acc_table(report, samplings, judged, diff)
     if paper:
         out += ["", "## The paper's numbers (7B, drawn as black markers where the benchmark matches)", "",
                 "| model | benchmark | metric | value | source |", "|---|---|---|---|---|"]
@@ -176,6 +240,8 @@ def build_report(runs: Sequence[Run], step: int | None = None, tsne_step: int | 
     if curves is not None:
         report.figures["mupo_curves.png"] = curves
     panels, pairwise = [], {}
+    if tsne_benchmark is not None:  # the catalog's name, as the runs' benchmarks are (Run.names)
+        tsne_benchmark = benchmark_info(tsne_benchmark).name or tsne_benchmark
     for run in runs:
         emb_steps = run.embedding_steps
         if not emb_steps:
@@ -183,7 +249,8 @@ def build_report(runs: Sequence[Run], step: int | None = None, tsne_step: int | 
                                 "when algorithm.mupo is set and trainer.validation_data_dir is)")
             continue
         s = tsne_step if tsne_step is not None else emb_steps[-1]
-        z = run.embeddings(s)
+        z = dict(run.embeddings(s))
+        z["data_source"] = np.array([run.names.get(d, d) for d in z["data_source"].tolist()], dtype=str)
         if tsne_benchmark is not None and tsne_benchmark not in set(z["data_source"].tolist()):
             raise ReportError(f"--tsne-benchmark {tsne_benchmark}: {run.label} step {s} has "
                               f"{sorted(set(z['data_source'].tolist()))}")

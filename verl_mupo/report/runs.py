@@ -17,7 +17,7 @@ as one run).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -312,14 +312,20 @@ class Run:
         """Steps with validation results (dumps, records or logged ``val-mupo/*``)."""
         return sorted(self.val_metrics)
 
+    def _dump_results(self, step: int) -> list[BenchmarkResult]:
+        try:
+            return evaluate(dump_counts(self.dumps[step]), ks=None)
+        except EvaluationError as e:
+            raise ReportError(str(e)) from None
+
     def results(self, step: int) -> list[BenchmarkResult]:
         """acc@k for every k up to n per benchmark and the group averages at ``step``: from the dump,
-        else from the logged ``val-mupo/*`` metrics (prompt counts unknown there: 0)."""
+        else from the logged ``val-mupo/*`` metrics (prompt counts unknown there: 0). Benchmarks carry
+        the catalog's canonical names (:attr:`names`)."""
         if step in self.dumps:
-            try:
-                return evaluate(dump_counts(self.dumps[step]), ks=None)
-            except EvaluationError as e:
-                raise ReportError(str(e)) from None
+            names = self.names
+            return [replace(r, name=names.get(r.name, r.name), members=tuple(names.get(m, m) for m in r.members))
+                    for r in self._dump_results(step)]
         if step not in self.val_metrics:
             raise ReportError(f"--step {step}: {self.label} ({self.path}) has validation results for steps "
                               f"{self.validation_steps}")
@@ -338,9 +344,7 @@ class Run:
         return out
 
     @cached_property
-    def val_metrics(self) -> dict[int, dict[str, float]]:
-        """``val-mupo/*`` per validation step: the hook's record, else the metric logs, else computed
-        from the dump (acc@k only, sampling unknown)."""
+    def _raw_val_metrics(self) -> dict[int, dict[str, float]]:
         steps = set(self.dumps)
         steps |= {s for s, m in self.metrics.items() if any(k.startswith(VAL_PREFIX) for k in m)}
         out = {}
@@ -353,8 +357,45 @@ class Run:
             if logged:
                 out[step] = logged
             elif step in self.dumps:
-                out[step] = metrics_of(self.results(step), None, VAL_PREFIX.rstrip("/"))
+                out[step] = metrics_of(self._dump_results(step), None, VAL_PREFIX.rstrip("/"))
         return out
+
+    @cached_property
+    def names(self) -> dict[str, str]:
+        """``{data_source: the catalog's canonical name}`` (:func:`verl_mupo.evaluation.benchmark_info`:
+        ``MathVista_MINI`` and ``mathvista`` are ``MathVista``), so runs that spell a benchmark
+        differently share its row and panel. Sets the catalog lacks keep their names; two
+        data_sources of this run naming one catalog entry keep theirs too (with a note), since
+        merging them would pool two sets."""
+        by_entry: dict[str, set[str]] = {}
+        for m in self._raw_val_metrics.values():
+            for key in m:
+                parts = key.split("/")
+                if len(parts) == 3 and not parts[1].endswith("_avg"):
+                    canonical = benchmark_info(parts[1]).name
+                    if canonical is not None:
+                        by_entry.setdefault(canonical, set()).add(parts[1])
+        out = {}
+        for canonical, raw in sorted(by_entry.items()):
+            if len(raw) == 1:
+                out[next(iter(raw))] = canonical
+            else:
+                self.notes.append(f"data_sources {sorted(raw)} all name the catalog's {canonical}; kept apart")
+        return out
+
+    @cached_property
+    def val_metrics(self) -> dict[int, dict[str, float]]:
+        """``val-mupo/*`` per validation step: the hook's record, else the metric logs, else computed
+        from the dump (acc@k only, sampling unknown); benchmarks under their canonical names (:attr:`names`)."""
+        names = self.names
+
+        def rename(key):
+            parts = key.split("/")
+            if len(parts) == 3 and parts[1] in names:
+                parts[1] = names[parts[1]]
+            return "/".join(parts)
+
+        return {s: {rename(k): v for k, v in m.items()} for s, m in self._raw_val_metrics.items()}
 
     @cached_property
     def mode(self) -> str | None:
