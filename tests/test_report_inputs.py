@@ -334,3 +334,52 @@ def test_aliases_of_one_benchmark_share_a_row_and_a_panel(tmp_path):
     assert [ax.get_title() for ax in steps.axes if ax.get_visible()] == ["MathVista", "math average"]
     tsne = report.figures["tsne.png"]
     assert sum(len(c.get_offsets()) for ax in tsne.axes for c in ax.collections) == 16
+
+
+# ---- 6. the mupo/* curves: as logged (not scaled again), NaN and unlogged steps are gaps, monitor runs labelled
+
+
+def test_diversity_curve_is_the_logged_value_not_scaled_by_lambda_again(tmp_path):
+    train = {s: dict(_train_metrics(s), **{"mupo/diversity_bonus_mean": 0.1 * s, "mupo/diversity_reward_mean": 0.1 * s * (0.4 - 0.05 * s)})
+             for s in (1, 2, 3)}
+    run = Run.load(make_run(tmp_path / "a", train=train), "MUPO")
+    fig = build_report([run]).figures["mupo_curves.png"]
+    (line,) = _lines(fig, "run:MUPO:mupo/diversity_bonus_mean")
+    assert list(line.get_xdata()) == [1, 2, 3] and np.allclose(line.get_ydata(), [0.1, 0.2, 0.3])
+    assert "before lambda" in _axis(fig, "diversity bonus").get_ylabel()
+
+
+def test_nan_and_unlogged_steps_are_gaps_not_joined(tmp_path):
+    train = {s: _train_metrics(s) for s in range(1, 6)}
+    train[2]["mupo/pairwise_distance_mean"] = float("nan")  # console: nan; file logger: null (dropped)
+    del train[4]["mupo/group_size_max"]  # a step that did not log it
+    run = Run.load(make_run(tmp_path / "a", train=train), "MUPO")
+    fig = build_report([run]).figures["mupo_curves.png"]
+    (dist,) = _lines(fig, "run:MUPO:mupo/pairwise_distance_mean")
+    assert list(dist.get_xdata()) == [1, 2, 3, 4, 5]
+    y = np.asarray(dist.get_ydata(), dtype=float)
+    assert np.isnan(y[1]) and np.allclose(y[[0, 2, 3, 4]], 0.5)
+    (size,) = _lines(fig, "run:MUPO:mupo/group_size_max")
+    assert list(size.get_xdata()) == [1, 2, 3, 4, 5] and np.isnan(np.asarray(size.get_ydata(), dtype=float)[3])
+    # a step without any correct response: the logged 0.0 bonus is undefined, drawn as a gap
+    train = {s: _train_metrics(s) for s in range(1, 4)}
+    train[1]["mupo/acc_mean"] = 0.0
+    train[1]["mupo/diversity_bonus_mean"] = 0.0
+    fig = build_report([Run.load(make_run(tmp_path / "b", train=train), "B")]).figures["mupo_curves.png"]
+    (bonus,) = _lines(fig, "run:B:mupo/diversity_bonus_mean")
+    assert np.isnan(bonus.get_ydata()[0]) and np.allclose(bonus.get_ydata()[1:], 0.3)
+
+
+def test_a_monitor_only_grpo_run_is_labelled_in_the_legend(tmp_path):
+    mupo = Run.load(make_run(tmp_path / "mupo"), "MUPO")
+    grpo = Run.load(make_run(tmp_path / "grpo", mode="monitor", scale=0.5), "GRPO")
+    assert (mupo.mode, grpo.mode) == ("mupo", "monitor")
+    fig = build_report([mupo, grpo]).figures["mupo_curves.png"]
+    (lam,) = _lines(fig, "run:GRPO:mupo/lambda")
+    assert "monitor" in lam.get_label()
+    assert "monitor" not in _lines(fig, "run:MUPO:mupo/lambda")[0].get_label()
+    assert any("monitor" in t.get_text() for legend in fig.legends for t in legend.get_texts())
+    # no records: the config verl printed in the console log says it
+    config = "{'algorithm': {'adv_estimator': 'grpo', 'mupo': {'monitor_only': True, 'num_groups': 3}}}\n"
+    logs = make_run(tmp_path / "logs", val_steps=(), file_log=None, config_text=config)
+    assert Run.load(logs).mode == "monitor"

@@ -235,7 +235,7 @@ def build_report(runs: Sequence[Run], step: int | None = None, tsne_step: int | 
         metrics = {s: dict(m) for s, m in run.metrics.items()}
         for s, m in run.val_metrics.items():
             metrics.setdefault(s, {}).update(m)
-        merged.append((run.label, dict(sorted(metrics.items()))))
+        merged.append((run.label, dict(sorted(metrics.items())), run.mode))
     curves = mupo_curves_figure(merged)
     if curves is not None:
         report.figures["mupo_curves.png"] = curves

@@ -19,18 +19,24 @@ from verl_mupo.evaluation import BenchmarkResult, Sampling, benchmark_info
 from verl_mupo.report.paper import paper_numbers_for
 
 __all__ = ["panel_order", "acc_at_k_figure", "acc_over_steps_figure", "mupo_curves_figure", "tsne_figure",
-           "MUPO_PANELS", "run_color"]
+           "curve", "MUPO_PANELS", "UNDEFINED_WHEN", "MONITOR_TAG", "run_color"]
 
 #: the training curves drawn per step: (title, metric keys, y label)
 MUPO_PANELS = (
     ("lambda (diversity weight)", ("mupo/lambda",), "lambda"),
-    ("diversity bonus (train, mean)", ("mupo/diversity_bonus_mean",), "mean 1 - cos to other groups"),
+    ("diversity bonus (train, mean)", ("mupo/diversity_bonus_mean",), "scale x mean 1 - cos, before lambda"),
     ("pairwise distance (train)", ("mupo/pairwise_distance_mean",), "mean 1 - cos"),
     ("pairwise distance (validation)", ("val-mupo/pairwise_distance",), "mean 1 - cos"),
     ("group sizes (train)", ("mupo/group_size_min", "mupo/group_size_mean", "mupo/group_size_max"), "responses"),
     ("groups per prompt (train)", ("mupo/num_groups_mean",), "K"),
     ("accuracy (train)", ("mupo/acc_mean",), "mean acc"),
 )
+#: logged 0.0 that means "undefined": ``{metric: (condition metric, value)}``; the group stage logs a
+#: diversity bonus of 0 at a step without any correct response (the mean over correct responses of an
+#: empty set), drawn as a gap
+UNDEFINED_WHEN = {"mupo/diversity_bonus_mean": ("mupo/acc_mean", 0.0)}
+#: the label suffix of a run whose mupo/* metrics were monitored only (another estimator, e.g. GRPO)
+MONITOR_TAG = " (monitor only: mupo/* not applied)"
 _STYLES = {"mupo/group_size_min": ":", "mupo/group_size_mean": "-", "mupo/group_size_max": "--"}
 _PAPER_MARKERS = {"Qwen2.5-VL-7B (base)": "s", "MUPO-Thinker-7B": "*", "7B, K=1 (GRPO)": "v", "7B, K=3 (MUPO)": "^"}
 
@@ -174,33 +180,67 @@ def acc_over_steps_figure(runs: Sequence[tuple[str, Mapping[int, Mapping[str, fl
     return fig
 
 
-def mupo_curves_figure(runs: Sequence[tuple[str, Mapping[int, Mapping[str, float]]]]) -> Figure | None:
+def _family(key: str) -> str:
+    return "val" if key.startswith("val") else "train"
+
+
+def curve(metrics: Mapping[int, Mapping[str, float]], key: str) -> tuple[list[int], list[float]]:
+    """``(steps, values)`` of one metric as drawn: every step of its family (training steps: those with
+    any training metric; validation steps: those with any ``val*`` metric) from its first to its last
+    logged step, NaN where the step did not log it (verl's file logger writes NaN as ``null``), logged
+    a non-finite value, or logged a value that means undefined (:data:`UNDEFINED_WHEN`). NaN breaks
+    the line: a gap, not a zero or a line joining the neighbours."""
+    logged = [s for s, m in metrics.items() if key in m]
+    if not logged:
+        return [], []
+    family = _family(key)
+    steps = sorted(s for s, m in metrics.items() if logged[0] <= s <= logged[-1]
+                   and any(_family(k) == family for k in m))
+    cond = UNDEFINED_WHEN.get(key)
+    values = []
+    for s in steps:
+        v = metrics[s].get(key, math.nan)
+        if not math.isfinite(v) or (cond is not None and metrics[s].get(cond[0]) == cond[1]):
+            v = math.nan
+        values.append(float(v))
+    return steps, values
+
+
+def mupo_curves_figure(runs: Sequence[tuple]) -> Figure | None:
     """The ``mupo/*`` training curves and the validation pairwise distance over steps, one colour
-    per run (:data:`MUPO_PANELS`); ``None`` when no run logged any of them.
+    per run (:data:`MUPO_PANELS`), values as logged (the diversity bonus is ``diversity_scale * d``,
+    before lambda; ``mupo/diversity_reward_mean`` is the lambda-weighted one), gaps where a step has
+    none (:func:`curve`); ``None`` when no run logged any of them.
 
     Args:
-        runs: ``(label, {step: metrics})`` per run (:attr:`Run.metrics`, with ``val-mupo/*`` merged in).
+        runs: ``(label, {step: metrics})`` or ``(label, {step: metrics}, mode)`` per run
+            (:attr:`Run.metrics`, with ``val-mupo/*`` merged in; :attr:`Run.mode`): a ``"monitor"`` run's
+            legend says its ``mupo/*`` metrics were monitored, not applied (:data:`MONITOR_TAG`).
     """
+    runs = [(r[0], r[1], r[2] if len(r) > 2 else None) for r in runs]
     panels = [(t, keys, y) for t, keys, y in MUPO_PANELS
-              if any(k in m for _, metrics in runs for m in metrics.values() for k in keys)]
+              if any(k in m for _, metrics, _ in runs for m in metrics.values() for k in keys)]
     if not panels:
         return None
     fig, axes = _grid(len(panels), max_cols=4)
     for ax, (title, keys, ylabel) in zip(axes, panels):
-        for i, (label, metrics) in enumerate(runs):
+        for i, (label, metrics, mode) in enumerate(runs):
+            name = label + (MONITOR_TAG if mode == "monitor" else "")
             for key in keys:
-                steps = [s for s, m in metrics.items() if key in m and math.isfinite(m[key])]
-                if not steps:
+                steps, values = curve(metrics, key)
+                if not any(math.isfinite(v) for v in values):
                     continue
                 tag = f" {key.rsplit('_', 1)[1]}" if len(keys) > 1 else ""
-                ax.plot(steps, [metrics[s][key] for s in steps], linestyle=_STYLES.get(key, "-"), marker=".",
-                        color=run_color(i), label=f"{label}{tag}", gid=f"run:{label}:{key}")
+                ax.plot(steps, values, linestyle=_STYLES.get(key, "-"), marker=".",
+                        color=run_color(i), label=f"{name}{tag}", gid=f"run:{label}:{key}")
         ax.set_title(title, fontsize="medium")
         ax.set_xlabel("training step")
         ax.set_ylabel(ylabel)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-    _suptitle(fig, "MUPO metrics over training")
+    _suptitle(fig, "MUPO metrics over training" + (" (a run marked 'monitor only' trained with another estimator; "
+                                                   "its mupo/* metrics describe its batch)"
+                                                   if any(m == "monitor" for *_, m in runs) else ""))
     _legend(fig, axes)
     return fig
 
