@@ -93,11 +93,16 @@ _LAST_BOX = ("our convention", "the answer is the last box (ViRL39K's one boxed 
 _TWICE = ("outside ViRL39K", "the ground truth is escaped twice (\\\\left) and has no box; math-verify's "
           "extraction (how the builder reads unboxed text) gives \\(..\\), read as math delimiters around "
           "a list, not a pair")
+_FALSE_CLAIM = ("stricter on purpose", "the answer states a false equality or rounding (1/2 = 10/9, 1/3 \\approx 1.3, "
+                "5+5+1 = 1/3): an equation or relation is not the value at its end (docs/grader.md, rule 7)")
 PEER_REVIEW: dict[str, tuple[str, str]] = {
     "tests/test_all.py:132": ("outside ViRL39K", "free-text extraction: the case is about $ delimiters across lines; "
                               "boxed, 'Answer 9' reads 9"),
     "tests/test_all.py:133": ("outside ViRL39K", "free-text extraction: \\( delimiters across lines; boxed, "
                               "'Answer 9' reads 9"),
+    "tests/test_all.py:138": _FALSE_CLAIM,
+    "tests/test_all.py:405": _FALSE_CLAIM,
+    "tests/test_all.py:423": _FALSE_CLAIM,
     "tests/test_all.py:512": ("outside ViRL39K", "a product of two matrices; ViRL39K answers are not matrices"),
     "tests/test_all.py:586": ("stricter on purpose", "0.33 for 1/3 (a matrix entry) is outside the 1e-4 tolerance"),
     "tests/test_all.py:675": _TWICE,

@@ -19,12 +19,16 @@ Matching, in order (the first rule that decides, decides):
    ``\\dfrac``, ``$``, Unicode symbols: :func:`verl_mupo.grading.latex.clean`);
 3. multiple choice (the ground truth is a letter A-J, or several): the same letter(s) in any common
    spelling, or the text of the right option when the options are known or the ground truth gives
-   it (``A. 12 cm``) (:mod:`verl_mupo.grading.choices`); two letters for one is wrong;
+   it (``A. 12 cm``) (:mod:`verl_mupo.grading.choices`); two letters for one is wrong, also a second
+   option after the first one's text (``A. 12 or B. 13``);
 4. yes/no ground truths: the same word alone (``yes``/``true``, ``no``/``false``);
 5. equal strings (up to whitespace) are equal;
 6. several answers in one (``8, 9``, ``8 \\text{ or } 9``, ``\\pm 2``) must be as many as the ground
    truth's, matched in any order: a hedge is wrong unless the ground truth is that list;
 7. ``x = 3`` answers ``3`` and the other way round; two different names (``x = 3``, ``y = 3``) differ;
+   an equation is not a value (``2x = 5``, ``2 + 2 = 5`` for ``5``; ``2 \\times 3 = 6`` is ``6``), a
+   relation is not a value (``\\ge 5``, ``\\ne 5``, ``8 \\approx 9``); a closing rounding that is right
+   is dropped (``\\frac{1}{3} \\approx 0.33``);
 8. a unit from the closed list (:mod:`verl_mupo.grading.units`: lengths, areas, volumes, angles,
    percent, currency, time, mass, speed) is removed; a count word (``apples``) only when the ground
    truth ends with it; never ``\\pi``, ``i``, ``e``, ``\\sqrt`` or a variable. Different listed units
@@ -32,10 +36,11 @@ Matching, in order (the first rule that decides, decides):
 9. tuples and intervals element by element with the same brackets, sets (``\\{\\}``) and unions in
    any order; a one-variable order relation is its interval (``x > 3`` is ``(3, \\infty)``,
    ``x \\in [1, 2)`` is ``[1, 2)``);
-10. constants (``12``, ``1,000``, ``\\frac{3}{4}``, ``2\\sqrt{3}``, ``12\\pi``) are evaluated and equal
-    within a relative 1e-4 (:mod:`verl_mupo.grading.numeric`); ``50%`` equals ``50`` and ``0.5``;
-11. words (``triangle``) compare case-blind without a leading article; a number followed by words the
-    ground truth does not have is wrong;
+10. constants (``12``, ``1,000``, ``\\frac{3}{4}``, ``2\\sqrt{3}``, ``12\\pi``) are evaluated; two integers
+    are equal exactly, other values within a relative 1e-4 (:mod:`verl_mupo.grading.numeric`); ``50%``
+    equals ``50`` and ``0.5``;
+11. words (``triangle``) compare case-blind without a leading article; a value followed by words the
+    ground truth does not have is wrong (``5 apples``, ``5 because the triangle is isosceles``);
 12. expressions in variables the evaluator reads are compared at four points (``x + 1`` and ``1 + x``;
     ``2x`` is not ``2``), equations up to a constant factor (``y = 2x + 4``, ``2x - y + 4 = 0``);
 13. anything else goes to math-verify (trigonometry, logarithms, ``e``, ``i``, matrices), within the
@@ -46,16 +51,18 @@ Matching, in order (the first rule that decides, decides):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from verl_mupo.data.rows import ground_truth_of
 from verl_mupo.grading.boxed import last_boxed
 from verl_mupo.grading.choices import answer_letters, option_texts, truth_letters, truth_option, yes_no
 from verl_mupo.grading.latex import clean, compact, is_words, words
-from verl_mupo.grading.numeric import evaluate, same_equation, same_function, values_equal
+from verl_mupo.grading.numeric import evaluate, is_expression, same_equation, same_function, values_equal
 from verl_mupo.grading.pool import GraderUnavailable, current_settings, symbolic_check
 from verl_mupo.grading.settings import GraderSettingsError
-from verl_mupo.grading.structure import (bracketed, relation_interval, split_name, strip_point_name, top_level_parts,
+from verl_mupo.grading.structure import (bracket_depths, bracketed, has_relation, is_name, relation_interval,
+                                         split_name, strip_point_name, top_level_parts,
                                          union_parts)
 from verl_mupo.grading.units import same_count_word, split_count_word, split_unit
 from verl_mupo.text import has_valid_format
@@ -140,6 +147,7 @@ def _same_collection(pp: list[str], gp: list[str], oracle) -> bool:
 
 
 def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
+    p, g = _drop_rounding(p), _drop_rounding(g)
     pn, pv = split_name(p)
     gn, gv = split_name(g)
     if pn is not None and gn is not None:
@@ -152,6 +160,10 @@ def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
         g = gv
     if compact(p) == compact(g):
         return True
+    p, g = _constant_chain(p), _constant_chain(g)
+    if _is_equation(p) != _is_equation(g) and ("=" in p) != ("=" in g):
+        return False  # 2x = 5 or 2 + 2 = 5 is not the value 5 (2 \times 3 = 6 is 6: _constant_chain)
+    p, g = _APPROX.sub("", p, count=1), _APPROX.sub("", g, count=1)
 
     p, pu = split_unit(p)
     g, gu = split_unit(g)
@@ -173,6 +185,8 @@ def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
         p, g = pr or p, gr or g  # x > 3 is (3, \infty)
         if compact(p) == compact(g):
             return True
+    if has_relation(p) != has_relation(g):
+        return False  # \ge 5, \ne 5, x > 5, 8 \approx 9 state a relation, not the value 5
     pg, gg = union_parts(p), union_parts(g)
     if len(pg) > 1 or len(gg) > 1:
         return len(pg) == len(gg) and _same_collection(pg, gg, oracle)
@@ -184,13 +198,89 @@ def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
 
     pval, gval = evaluate(p), evaluate(g)
     if pval is not None and gval is not None:
+        if _INTEGER.fullmatch(p) and _INTEGER.fullmatch(g) and "%" not in (pu, gu):
+            return pval == gval  # integers exactly: 10001 is not 10000
         return _numbers_equal(pval, pu, gval, gu)
     if is_words(p) or is_words(g):
         return is_words(p) and is_words(g) and words(p) == words(g)
-    if split_count_word(p)[1] is not None and evaluate(split_count_word(p)[0]) is not None:
-        return False  # 5 apples for 5: a count word the ground truth does not have
+    if _trailing_prose(p) and not _trailing_prose(g):
+        return False  # 5 apples, 5 because the triangle is isosceles: words the ground truth does not have
     same = same_equation(p, g) if "=" in p and "=" in g else same_function(p, g)
     return (p, g) if same is None else same
+
+
+_INTEGER = re.compile(r"[-+]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)")
+_APPROX = re.compile(r"^\s*\\approx(?![a-zA-Z])\s*")  # a leading \approx: the value it gives
+_PROSE = re.compile(r"(?:^|(?<=[\s0-9})\]°%']))[A-Za-z]{2,}(?:[\s'\-,;.]+[A-Za-z]+)*[\s.!?]*$")
+_FUNCTION_WORDS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "arcsin", "arccos",
+                             "arctan", "sinh", "cosh", "tanh", "lg"})
+
+
+def _constant_chain(s: str) -> str:
+    """``2 \\times 3 = 6`` -> ``6``: an unnamed chain of ``=`` whose sides are all the same constant is
+    that constant; anything else unchanged."""
+    sides = _equation_sides(s)
+    if sides is None:
+        return s
+    values = [evaluate(x) for x in sides]
+    if any(v is None for v in values) or not all(values_equal(v, values[-1]) for v in values):
+        return s
+    return sides[-1]
+
+
+_ROUNDING = re.compile(r"\\approx(?![a-zA-Z])")
+_DECIMAL = re.compile(r"[-+]?\s*\d+(?:\.(?P<decimals>\d+))?")
+
+
+def _drop_rounding(s: str) -> str:
+    """``x = \\frac{1}{3} \\approx 0.33`` -> ``x = \\frac{1}{3}``, ``2\\sqrt{3} \\approx 3.46 cm`` ->
+    ``2\\sqrt{3} cm``: a closing ``\\approx d`` where ``d`` is the value before it rounded (to within half a
+    unit of its last digit) restates that value; a wrong rounding (``\\frac{1}{3} \\approx 1.3``) is kept,
+    and the relation makes the answer wrong."""
+    marks = [m for m in _ROUNDING.finditer(s) if bracket_depths(s)[m.start()] == 0] if "\\approx" in s else []
+    if not marks or marks[-1].start() == 0:
+        return s
+    before, tail = s[: marks[-1].start()].rstrip(), s[marks[-1].end():].strip()
+    core, unit = split_unit(tail)
+    number = _DECIMAL.fullmatch(core)
+    exact = evaluate((_equation_sides(before) or [before])[-1])
+    if number is None or exact is None:
+        return s
+    half_unit = 0.5 * 10.0 ** -len(number.group("decimals") or "")
+    if abs(exact - float(core.replace(" ", ""))) > half_unit * (1 + 1e-9):
+        return s
+    return before if unit is None else f"{before} {tail[len(core):].strip()}"
+
+
+def _equation_sides(s: str) -> list[str] | None:
+    """The sides of ``s`` split at its top-level ``=`` when there are several, else ``None``."""
+    if "=" not in s:
+        return None
+    sides, start = [], 0
+    depth = bracket_depths(s)
+    for i, ch in enumerate(s):
+        if ch == "=" and depth[i] == 0:
+            sides.append(s[start:i].strip())
+            start = i + 1
+    sides.append(s[start:].strip())
+    return sides if len(sides) > 1 else None
+
+
+def _is_equation(s: str) -> bool:
+    """An equation rather than a value: ``2x = 5``, ``x^2 - 9 = 0``, ``2 + 2 = 5``: every side before the
+    last is an expression the evaluator reads and not a name (``x = 3``, ``AB = 5`` name a value; a side
+    it cannot read, ``|AB| = 1``, leaves the answer to the later rules)."""
+    sides = _equation_sides(s)
+    return sides is not None and all(x and is_expression(x) and not is_name(x) for x in sides[:-1])
+
+
+def _trailing_prose(s: str) -> bool:
+    """Whether ``s`` is a value followed by words: ``5 apples``, ``5 because the triangle is isosceles``
+    (not a function name: ``2 \\sin x`` has no prose)."""
+    m = _PROSE.search(s)
+    if m is None or m.start() == 0 or not re.search(r"[0-9})\]°%']\s*$", s[: m.start()]):
+        return False
+    return not set(re.findall(r"[A-Za-z]+", m.group().lower())) <= _FUNCTION_WORDS
 
 
 def _interval_like(s: str) -> bool:

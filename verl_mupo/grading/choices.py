@@ -30,6 +30,11 @@ _SPELLINGS = [
     re.compile(r"(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)(?:\s+is)?\s*:?\s*\(?\s*([A-J])\s*\)?"
                r"(?:\s*[.:)]\s*.*)?", re.IGNORECASE | re.DOTALL),  # option C, Answer: (C)
 ]
+# another option named in the text after a letter (``A. 12 or B. 13``, ``A) B)``, ``A.B``, ``(A) 12 or (B) 13``,
+# ``A or option B``): an option marker at the start of that text or after a separator, or a letter in its
+# own parentheses
+_OTHER_OPTION = re.compile(r"(?:(?:^|[,;/&(]|(?:^|[\s(])(?:or|and)\s+(?:option\s+|choice\s+)?)"
+                           r"\s*\(?(?P<a>[A-J])(?:\s*[.:)]|$)|\((?P<b>[A-J])\))")
 _QUESTION_OPTION = re.compile(r"(?:^|(?<=\s))\(?([A-J])[).:]\s*")
 _YES = {"yes", "true"}
 _NO = {"no", "false"}
@@ -70,7 +75,9 @@ def answer_letters(answer: str, several: bool) -> frozenset[str] | None:
     for pat in _SPELLINGS:
         m = pat.fullmatch(a)
         if m:
-            return frozenset(m.group(1).upper())
+            tail = a[m.end(1):].lstrip().lstrip(".:)").strip()  # the option's text, if any
+            others = [o.group("a") or o.group("b") for o in _OTHER_OPTION.finditer(tail)]
+            return frozenset([m.group(1).upper()] + others)  # a second option named in the text: a hedge
     if several and _RUN.fullmatch(a):
         return frozenset(a)
     return None

@@ -5,24 +5,66 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["top_level_parts", "bracketed", "split_name", "union_parts", "strip_point_name", "relation_interval"]
+__all__ = ["is_name", "has_relation", "bracket_depths", "top_level_parts", "bracketed", "split_name", "union_parts",
+           "strip_point_name", "relation_interval"]
 
 _OPEN = re.compile(r"\\\{|\\langle(?![a-zA-Z])|[(\[{]")
 _CLOSE = re.compile(r"\\\}|\\rangle(?![a-zA-Z])|[)\]}]")
 _BRACKET = re.compile(r"\\\{|\\\}|\\langle(?![a-zA-Z])|\\rangle(?![a-zA-Z])|[(\[{)\]}]")
 _LAST_CLOSE = re.compile(r"(?:\\\}|\\rangle|[)\]}])$")
-_SEPARATOR = re.compile(r",|;|\s+(?:or|and)\s+|\\lor(?![a-zA-Z])|\\vee(?![a-zA-Z])", re.IGNORECASE)
+_SEPARATOR = re.compile(r",|;|\s+(?:and/or|or|and)\s+|\\lor(?![a-zA-Z])|\\vee(?![a-zA-Z])", re.IGNORECASE)
 _PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
-_ONE_NAME = (r"(?:m\s*)?(?:\\(?:angle|measuredangle|triangle|overline|overarc|widehat|arc|vec|hat)\s*)?\{?\s*"
-             r"(?:[A-Za-z]{1,12}|\\[a-zA-Z]+)\s*\}?'*(?:_\{?[A-Za-z0-9,]+\}?)?(?:\([A-Za-z]\))?")
-# x, AB, \angle ABC, x_1, f(x), and a tuple of names: (p, q)
-_NAME = re.compile(rf"{_ONE_NAME}|\(\s*{_ONE_NAME}(?:\s*,\s*{_ONE_NAME})+\s*\)")
-_RELATION = re.compile(r"\\(?:le|ge|ne|leq|geq|neq|approx|in|subset|subseteq)(?![a-zA-Z])|[<>]")
+# one name: x, AB, m\angle ABC, x_1, x_{1,2}, f(x). Every part is unambiguous (the ``m`` of a measure only
+# before a command, a comma only inside a braced subscript), so matching is linear in the length
+_ONE_NAME = re.compile(
+    r"(?:m\s*(?=\\))?(?:\\(?:angle|measuredangle|triangle|overline|overarc|widehat|arc|vec|hat)(?![a-zA-Z])\s*)?"
+    r"(?:\{\s*(?:[A-Za-z]{1,12}|\\[a-zA-Z]+)\s*\}|[A-Za-z]{1,12}|\\[a-zA-Z]+)'*"
+    r"(?:_(?:\{[A-Za-z0-9,]+\}|[A-Za-z0-9]+))?(?:\([A-Za-z]\))?")
+_MAX_NAME_CHARS = 120  # a longer left side is not a name (and is never matched against the pattern)
+_RELATION = re.compile(r"\\(?:le|ge|ne|leq|geq|neq|approx|in|notin|subset|subseteq|neg|lnot|not)(?![a-zA-Z])|[<>]")
 _IN = re.compile(r"\\in(?![a-zA-Z])")
+_APPROX = re.compile(r"\\approx(?![a-zA-Z])")
+_RATIO_NAME = re.compile(r"\\frac\{([^{}]*)\}\{([^{}]*)\}|\|([^|]*)\|")
 _ORDER = re.compile(r"\\le(?![a-zA-Z])|\\ge(?![a-zA-Z])|<|>")
 
 
-def _depths(s: str) -> list[int]:
+def is_name(s: str) -> bool:
+    """Whether ``s`` names a quantity: ``x``, ``AB``, ``m\\angle ABC``, ``x_1``, ``f(x)``, or a tuple of such
+    names ``(p, q)``, a ratio of names (``A:B``, ``\\frac{NO}{BO}``) or ``|AB|``. Linear in the length (a
+    tuple is split at its commas, each part matched alone); anything over 120 characters is not a name."""
+    s = s.strip()
+    if not s or len(s) > _MAX_NAME_CHARS:
+        return False
+    if _ONE_NAME.fullmatch(s):
+        return True
+    m = _RATIO_NAME.fullmatch(s)  # \frac{NO}{BO}, |AB|
+    if m:
+        return all(_ONE_NAME.fullmatch(x.strip()) for x in m.groups() if x is not None)
+    if ":" in s:  # a ratio of names, S_{ABC}:S
+        return all(is_name(x) and ":" not in x for x in s.split(":"))
+    if not (s.startswith("(") and s.endswith(")")):
+        return False
+    parts, depth, start = [], 0, 1
+    for i, ch in enumerate(s[1:-1], start=1):
+        if ch in "{(":
+            depth += 1
+        elif ch in "})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(s[start:i])
+            start = i + 1
+    parts.append(s[start:-1])
+    return len(parts) >= 2 and all(_ONE_NAME.fullmatch(p.strip()) for p in parts)
+
+
+def has_relation(s: str) -> bool:
+    """Whether ``s`` states a relation at its top level (``\\ge 5``, ``x > 3``, ``\\ne 5``, ``8 \\approx 9``,
+    ``\\neg 5``) rather than a value."""
+    depth = bracket_depths(s)
+    return any(depth[m.start()] == 0 for m in _RELATION.finditer(s))
+
+
+def bracket_depths(s: str) -> list[int]:
     """Bracket depth before each character (any opener matches any closer)."""
     depth, out, pos = 0, [0] * (len(s) + 1), 0
     for m in _BRACKET.finditer(s):
@@ -54,7 +96,7 @@ def top_level_parts(s: str) -> list[str]:
 
     ``top_level_parts("8 or 9") == ["8", "9"]``, ``top_level_parts("(1, 2)") == ["(1, 2)"]``,
     ``top_level_parts("\\pm 2") == ["+ 2", "- 2"]``."""
-    depth = _depths(s)
+    depth = bracket_depths(s)
     parts, start = [], 0
     for m in _SEPARATOR.finditer(s):
         if depth[m.start()] != 0 or _is_thousands_comma(s, m.start()):
@@ -64,7 +106,7 @@ def top_level_parts(s: str) -> list[str]:
     parts.append(s[start:])
     out = []
     for p in (p.strip() for p in parts if p.strip()):  # "19, 46, and 82": no empty part between ", and"
-        d = _depths(p)
+        d = bracket_depths(p)
         pms = [m for m in _PM.finditer(p) if d[m.start()] == 0]
         if len(pms) == 1:
             m = pms[0]
@@ -82,7 +124,7 @@ def bracketed(s: str) -> tuple[str, str, str] | None:
     last = _LAST_CLOSE.search(s)
     if last is None or last.start() < m.end():
         return None
-    depth = _depths(s)
+    depth = bracket_depths(s)
     if any(depth[k] == 0 for k in range(m.end(), last.start())):
         return None  # the first group closes before the end: (1)(2)
     return m.group(), s[m.end(): last.start()], last.group()
@@ -90,7 +132,7 @@ def bracketed(s: str) -> tuple[str, str, str] | None:
 
 def union_parts(s: str) -> list[str]:
     """``s`` split at its top-level ``\\cup`` (unions of intervals)."""
-    depth = _depths(s)
+    depth = bracket_depths(s)
     parts, start = [], 0
     for m in re.finditer(r"\\cup(?![a-zA-Z])", s):
         if depth[m.start()] == 0:
@@ -105,16 +147,19 @@ def split_name(s: str) -> tuple[str | None, str]:
     ``name = value``: no top-level ``=``, a relation (``x \\le 3``), or a left side that is not a name
     (``2x + 4y = 3`` is an equation, kept whole)."""
     m = _IN.search(s)
-    if m and _NAME.fullmatch(s[: m.start()].strip()) and s[m.end():].strip():
+    if m and is_name(s[: m.start()]) and s[m.end():].strip():
         return s[: m.start()].strip(), s[m.end():].strip()  # x \in [1, 2)
+    m = _APPROX.search(s)
+    if m and "=" not in s and is_name(s[: m.start()]) and s[m.end():].strip() and not _RELATION.search(s[m.end():]):
+        return s[: m.start()].strip(), s[m.end():].strip()  # x \approx 11
     if "=" not in s or _RELATION.search(s):
         return None, s
-    depth = _depths(s)
+    depth = bracket_depths(s)
     eqs = [i for i, ch in enumerate(s) if ch == "=" and depth[i] == 0]
     if not eqs:
         return None, s
     name, value = s[: eqs[0]].strip(), s[eqs[-1] + 1:].strip()
-    if not value or not _NAME.fullmatch(name):
+    if not value or not is_name(name):
         return None, s
     return name, value
 
@@ -130,7 +175,7 @@ def strip_point_name(s: str) -> str:
 def relation_interval(s: str) -> str | None:
     """The interval a one-variable order relation describes: ``-2 \\le x < 7`` -> ``[-2, 7)``,
     ``x > 3`` -> ``(3, \\infty)``, ``3 \\ge x`` -> ``(-\\infty, 3]``; ``None`` for anything else."""
-    depth = _depths(s)
+    depth = bracket_depths(s)
     ops = [m for m in _ORDER.finditer(s) if depth[m.start()] == 0]
     if not 1 <= len(ops) <= 2:
         return None
@@ -143,7 +188,7 @@ def relation_interval(s: str) -> str | None:
     if not less[0]:  # a > x > b is b < x < a
         pieces, kinds = pieces[::-1], [{">": "<", "\\ge": "\\le"}[k] for k in kinds[::-1]]
     closed = [k == "\\le" for k in kinds]
-    names = [bool(_NAME.fullmatch(p)) and not re.fullmatch(r"[-+\d.\s]*", p) for p in pieces]
+    names = [is_name(p) and not re.fullmatch(r"[-+\d.\s]*", p) for p in pieces]
     if len(pieces) == 3 and names == [False, True, False]:
         return f"{'[' if closed[0] else '('}{pieces[0]}, {pieces[2]}{']' if closed[1] else ')'}"
     if len(pieces) == 2 and names == [True, False]:
