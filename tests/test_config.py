@@ -302,3 +302,19 @@ def test_lambda_step_convention_is_verls_one_based_global_step():
     assert c.lambda_for_step(11, 11) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="1-based"):
         c.lambda_for_step(0, 11)
+
+
+@pytest.mark.parametrize("override, field", [("actor_rollout_ref.rollout.val_kwargs.temperature=-1", "temperature"),
+                                             ("actor_rollout_ref.rollout.val_kwargs.n=0", "n"),
+                                             ("actor_rollout_ref.rollout.val_kwargs.top_p=1.5", "top_p"),
+                                             ("actor_rollout_ref.rollout.val_kwargs.top_k=-2", "top_k"),
+                                             ("actor_rollout_ref.rollout.val_kwargs.n=abc", "n")])
+@pytest.mark.parametrize("estimator", [[], ["algorithm.adv_estimator=grpo", "~algorithm.mupo"]])
+def test_bad_validation_sampling_stops_at_start_up(override, field, estimator):
+    # the val-mupo/* metrics read val_kwargs at each validation: a bad value failed there, after training
+    from verl_mupo.glue.config_checks import check_mupo_config
+
+    cfg = compose(README_OVERRIDES + estimator + [override])
+    with pytest.raises(ConfigError, match=rf"actor_rollout_ref\.rollout\.val_kwargs: sampling {field}="):
+        check_mupo_config(cfg)
+    check_mupo_config(compose(README_OVERRIDES + estimator))  # verl's defaults pass

@@ -155,8 +155,16 @@ class Sampling:
     @classmethod
     def from_val_kwargs(cls, val_kwargs) -> "Sampling":
         get = val_kwargs.get if hasattr(val_kwargs, "get") else lambda k, d=None: getattr(val_kwargs, k, d)
-        return cls(n=int(get("n", 1)), temperature=float(get("temperature", 0.0)), top_p=float(get("top_p", 1.0)),
-                   top_k=int(get("top_k", -1)), do_sample=bool(get("do_sample", False)))
+
+        def read(name, kind, default):
+            value = get(name, default)
+            try:
+                return kind(value)
+            except (TypeError, ValueError):
+                raise EvaluationError(f"sampling {name}={value!r}: must be {'an integer' if kind is int else 'a number'}")
+
+        return cls(n=read("n", int, 1), temperature=read("temperature", float, 0.0), top_p=read("top_p", float, 1.0),
+                   top_k=read("top_k", int, -1), do_sample=bool(get("do_sample", False)))
 
 
 class BenchmarkInfo(NamedTuple):

@@ -40,6 +40,25 @@ def check_estimator(config) -> None:
     )
 
 
+def check_validation_sampling(config) -> None:
+    """The validation sampling settings read by the ``val-mupo/*`` metrics (any estimator), checked at
+    start-up rather than at the first validation, hours later.
+
+    Raises:
+        ConfigError: naming ``actor_rollout_ref.rollout.val_kwargs`` and the field out of range.
+    """
+    from verl_mupo.evaluation import EvaluationError, Sampling
+
+    val_kwargs = OmegaConf.select(config, "actor_rollout_ref.rollout.val_kwargs", default=None)
+    if val_kwargs is None:
+        return
+    try:
+        Sampling.from_val_kwargs(val_kwargs)
+    except (EvaluationError, TypeError, ValueError) as e:
+        raise ConfigError(f"actor_rollout_ref.rollout.val_kwargs: {e} (the validation's sampling settings; the "
+                          "val-mupo/* metrics and verl's validation read them)") from None
+
+
 def check_mupo_config(config) -> MupoConfig | None:
     """Validate the MUPO parts of a full verl config. Returns the run's settings
     (:func:`verl_mupo.config.run_settings`: embedder placement resolved), or ``None`` when the run
@@ -51,6 +70,7 @@ def check_mupo_config(config) -> MupoConfig | None:
     """
     cfg = run_settings(config)  # bad keys and values first, whatever the estimator
     check_estimator(config)
+    check_validation_sampling(config)
     if cfg is None:
         return None
     trainer = config.get("trainer", {})
