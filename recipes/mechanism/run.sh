@@ -5,7 +5,7 @@
 # (python -m verl.trainer.main_ppo, the CPU backend of docs/cpu_smoke.md), then prints the summary.
 #
 #   bash recipes/mechanism/run.sh                       # 3 seeds x {grpo, mupo}, 40 steps each
-#   MECH_SEEDS="1" MECH_STEPS=4 bash recipes/mechanism/run.sh   # one seed, a few steps (CI)
+#   MECH_SEEDS="1" MECH_STEPS=25 MECH_TEST_FREQ=25 MECH_VAL_PROBLEMS=8 bash recipes/mechanism/run.sh   # what CI runs
 #   bash recipes/mechanism/figures.sh                   # the figures and the table from the runs
 #
 # Env: MECH_DIR (work folder, default ./runs/mechanism), MECH_SEEDS (default "1 2 3"), MECH_ALGOS
