@@ -93,8 +93,8 @@ _LAST_BOX = ("our convention", "the answer is the last box (ViRL39K's one boxed 
 _TWICE = ("outside ViRL39K", "the ground truth is escaped twice (\\\\left) and has no box; math-verify's "
           "extraction (how the builder reads unboxed text) gives \\(..\\), read as math delimiters around "
           "a list, not a pair")
-_FALSE_CLAIM = ("stricter on purpose", "the answer states a false equality or rounding (1/2 = 10/9, 1/3 \\approx 1.3, "
-                "5+5+1 = 1/3): an equation or relation is not the value at its end (docs/grader.md, rule 7)")
+_FALSE_CLAIM = ("stricter on purpose", "the answer is a false chain (1/2 = 10/9, 1/3 \\approx 1.3, 5+5+1 = 1/3): "
+                "two constant sides differ beyond rounding, so no side of it is the answer (docs/grader.md)")
 PEER_REVIEW: dict[str, tuple[str, str]] = {
     "tests/test_all.py:132": ("outside ViRL39K", "free-text extraction: the case is about $ delimiters across lines; "
                               "boxed, 'Answer 9' reads 9"),

@@ -26,9 +26,9 @@ Matching, in order (the first rule that decides, decides):
 6. several answers in one (``8, 9``, ``8 \\text{ or } 9``, ``\\pm 2``) must be as many as the ground
    truth's, matched in any order: a hedge is wrong unless the ground truth is that list;
 7. ``x = 3`` answers ``3`` and the other way round; two different names (``x = 3``, ``y = 3``) differ;
-   an equation is not a value (``2x = 5``, ``2 + 2 = 5`` for ``5``; ``2 \\times 3 = 6`` is ``6``), a
-   relation is not a value (``\\ge 5``, ``\\ne 5``, ``8 \\approx 9``); a closing rounding that is right
-   is dropped (``\\frac{1}{3} \\approx 0.33``);
+   a chain of ``=`` and ``\\approx`` answers with any of its sides unless it is false (``2 + 2 = 5``,
+   ``\\frac{1}{3} \\approx 1.3``: :mod:`verl_mupo.grading.chains`); a relation is not a value
+   (``\\ge 5``, ``\\ne 5``, ``x \\sim 5``);
 8. a unit from the closed list (:mod:`verl_mupo.grading.units`: lengths, areas, volumes, angles,
    percent, currency, time, mass, speed) is removed; a count word (``apples``) only when the ground
    truth ends with it; never ``\\pi``, ``i``, ``e``, ``\\sqrt`` or a variable. Different listed units
@@ -57,13 +57,13 @@ from collections.abc import Mapping
 from verl_mupo.data.rows import ground_truth_of
 from verl_mupo.grading.boxed import last_boxed
 from verl_mupo.grading.choices import answer_letters, option_texts, truth_letters, truth_option, yes_no
+from verl_mupo.grading.chains import chain_answers, is_chain
 from verl_mupo.grading.latex import clean, compact, is_words, words
-from verl_mupo.grading.numeric import evaluate, is_expression, same_equation, same_function, values_equal
+from verl_mupo.grading.numeric import evaluate, same_equation, same_function, values_equal
 from verl_mupo.grading.pool import GraderUnavailable, current_settings, symbolic_check
 from verl_mupo.grading.settings import GraderSettingsError
-from verl_mupo.grading.structure import (bracket_depths, bracketed, has_relation, is_name, relation_interval,
-                                         split_name, strip_point_name, top_level_parts,
-                                         union_parts)
+from verl_mupo.grading.structure import (bracketed, has_relation, relation_interval, split_name, strip_point_name,
+                                         top_level_parts, union_parts)
 from verl_mupo.grading.units import same_count_word, split_count_word, split_unit
 from verl_mupo.text import has_valid_format
 
@@ -147,7 +147,10 @@ def _same_collection(pp: list[str], gp: list[str], oracle) -> bool:
 
 
 def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
-    p, g = _drop_rounding(p), _drop_rounding(g)
+    if not is_chain(g):
+        answers = chain_answers(p)  # 2 \\times 3 = 6 cm, x = \\frac{1}{3} \\approx 0.33, 2 + 2 = 5 (false)
+        if answers is not None:
+            return any(_decide(a, g, oracle) for a in answers)
     pn, pv = split_name(p)
     gn, gv = split_name(g)
     if pn is not None and gn is not None:
@@ -160,10 +163,6 @@ def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
         g = gv
     if compact(p) == compact(g):
         return True
-    p, g = _constant_chain(p), _constant_chain(g)
-    if _is_equation(p) != _is_equation(g) and ("=" in p) != ("=" in g):
-        return False  # 2x = 5 or 2 + 2 = 5 is not the value 5 (2 \times 3 = 6 is 6: _constant_chain)
-    p, g = _APPROX.sub("", p, count=1), _APPROX.sub("", g, count=1)
 
     p, pu = split_unit(p)
     g, gu = split_unit(g)
@@ -198,7 +197,7 @@ def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
 
     pval, gval = evaluate(p), evaluate(g)
     if pval is not None and gval is not None:
-        if _INTEGER.fullmatch(p) and _INTEGER.fullmatch(g) and "%" not in (pu, gu):
+        if _INTEGER.fullmatch(p) and _INTEGER.fullmatch(g) and (pu == "%") == (gu == "%"):
             return pval == gval  # integers exactly: 10001 is not 10000
         return _numbers_equal(pval, pu, gval, gu)
     if is_words(p) or is_words(g):
@@ -209,69 +208,10 @@ def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
     return (p, g) if same is None else same
 
 
-_INTEGER = re.compile(r"[-+]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)")
-_APPROX = re.compile(r"^\s*\\approx(?![a-zA-Z])\s*")  # a leading \approx: the value it gives
+_INTEGER = re.compile(r"[-+]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0+)?")  # 10001.0 is an integer too
 _PROSE = re.compile(r"(?:^|(?<=[\s0-9})\]°%']))[A-Za-z]{2,}(?:[\s'\-,;.]+[A-Za-z]+)*[\s.!?]*$")
 _FUNCTION_WORDS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "arcsin", "arccos",
                              "arctan", "sinh", "cosh", "tanh", "lg"})
-
-
-def _constant_chain(s: str) -> str:
-    """``2 \\times 3 = 6`` -> ``6``: an unnamed chain of ``=`` whose sides are all the same constant is
-    that constant; anything else unchanged."""
-    sides = _equation_sides(s)
-    if sides is None:
-        return s
-    values = [evaluate(x) for x in sides]
-    if any(v is None for v in values) or not all(values_equal(v, values[-1]) for v in values):
-        return s
-    return sides[-1]
-
-
-_ROUNDING = re.compile(r"\\approx(?![a-zA-Z])")
-_DECIMAL = re.compile(r"[-+]?\s*\d+(?:\.(?P<decimals>\d+))?")
-
-
-def _drop_rounding(s: str) -> str:
-    """``x = \\frac{1}{3} \\approx 0.33`` -> ``x = \\frac{1}{3}``, ``2\\sqrt{3} \\approx 3.46 cm`` ->
-    ``2\\sqrt{3} cm``: a closing ``\\approx d`` where ``d`` is the value before it rounded (to within half a
-    unit of its last digit) restates that value; a wrong rounding (``\\frac{1}{3} \\approx 1.3``) is kept,
-    and the relation makes the answer wrong."""
-    marks = [m for m in _ROUNDING.finditer(s) if bracket_depths(s)[m.start()] == 0] if "\\approx" in s else []
-    if not marks or marks[-1].start() == 0:
-        return s
-    before, tail = s[: marks[-1].start()].rstrip(), s[marks[-1].end():].strip()
-    core, unit = split_unit(tail)
-    number = _DECIMAL.fullmatch(core)
-    exact = evaluate((_equation_sides(before) or [before])[-1])
-    if number is None or exact is None:
-        return s
-    half_unit = 0.5 * 10.0 ** -len(number.group("decimals") or "")
-    if abs(exact - float(core.replace(" ", ""))) > half_unit * (1 + 1e-9):
-        return s
-    return before if unit is None else f"{before} {tail[len(core):].strip()}"
-
-
-def _equation_sides(s: str) -> list[str] | None:
-    """The sides of ``s`` split at its top-level ``=`` when there are several, else ``None``."""
-    if "=" not in s:
-        return None
-    sides, start = [], 0
-    depth = bracket_depths(s)
-    for i, ch in enumerate(s):
-        if ch == "=" and depth[i] == 0:
-            sides.append(s[start:i].strip())
-            start = i + 1
-    sides.append(s[start:].strip())
-    return sides if len(sides) > 1 else None
-
-
-def _is_equation(s: str) -> bool:
-    """An equation rather than a value: ``2x = 5``, ``x^2 - 9 = 0``, ``2 + 2 = 5``: every side before the
-    last is an expression the evaluator reads and not a name (``x = 3``, ``AB = 5`` name a value; a side
-    it cannot read, ``|AB| = 1``, leaves the answer to the later rules)."""
-    sides = _equation_sides(s)
-    return sides is not None and all(x and is_expression(x) and not is_name(x) for x in sides[:-1])
 
 
 def _trailing_prose(s: str) -> bool:
@@ -347,10 +287,16 @@ def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) 
         if letters is None and (option := truth_option(g)) is not None:
             letters, truth_text = frozenset(option[0]), option[1]  # a ground truth "A. 12 cm"
     if letters:
-        named = answer_letters(p, several=len(letters) > 1 or answer_type == "choices")
+        if compact(p) == compact(g):
+            return True  # the ground truth as written (A. E)
+        texts = dict(option_texts(info))
+        if truth_text is not None:
+            texts[next(iter(letters))] = truth_text
+        named = answer_letters(p, several=len(letters) > 1 or answer_type == "choices",
+                               texts={k: clean(v) for k, v in texts.items()})
         if named is not None:
             return named == letters
-        text = (truth_text or option_texts(info).get(next(iter(letters)))) if len(letters) == 1 else None
+        text = texts.get(next(iter(letters))) if len(letters) == 1 else None
         return bool(text) and bool(clean(text)) and _decide(p, clean(text), oracle)
     yn = yes_no(g)
     if yn is not None:

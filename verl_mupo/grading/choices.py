@@ -30,11 +30,27 @@ _SPELLINGS = [
     re.compile(r"(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)(?:\s+is)?\s*:?\s*\(?\s*([A-J])\s*\)?"
                r"(?:\s*[.:)]\s*.*)?", re.IGNORECASE | re.DOTALL),  # option C, Answer: (C)
 ]
-# another option named in the text after a letter (``A. 12 or B. 13``, ``A) B)``, ``A.B``, ``(A) 12 or (B) 13``,
-# ``A or option B``): an option marker at the start of that text or after a separator, or a letter in its
-# own parentheses
-_OTHER_OPTION = re.compile(r"(?:(?:^|[,;/&(]|(?:^|[\s(])(?:or|and)\s+(?:option\s+|choice\s+)?)"
-                           r"\s*\(?(?P<a>[A-J])(?:\s*[.:)]|$)|\((?P<b>[A-J])\))")
+# a second option named in the text after a letter: a marker (``B. 13``, ``B) 13``, ``(B) 13``) at the
+# start of the text or after a blank or separator (``A. 12, B. 13``, ``A. 12 \\quad B. 13``), or a letter
+# after "or" (``A. 12 or B``, ``A \\lor B``); a bare letter after "and" is not one (``C. Both A and B``)
+_OTHER_MARKER = re.compile(r"(?:^|(?<=[\s,;/&|\u3001]))\(?(?P<a>[A-J])[.:)](?=\s|$)"
+                           r"|(?:^|\s)(?:(?i:or|and/or)|\\lor|\\vee)\s+(?:(?i:option|choice)\s+)?"
+                           r"\(?(?P<b>[A-J])\)?(?![A-Za-z0-9])")
+_LONE_LETTER = re.compile(r"(?:(?:(?i:or|and)|\\lor|\\vee)\s+)?\(?([A-J])\)?[.:]?")
+
+
+def _other_options(text: str) -> list[str]:
+    """The option letters named in the text that follows an answer's letter (``A. 12 or B. 13`` -> B)."""
+    lone = _LONE_LETTER.fullmatch(text)
+    if lone:
+        return [lone.group(1)]  # A.B, A) B), A. or B
+    return [m.group("a") or m.group("b") for m in _OTHER_MARKER.finditer(text)]
+
+
+def _same_text(a: str, b: str | None) -> bool:
+    return b is not None and re.sub(r"\s+", "", a).lower() == re.sub(r"\s+", "", b).lower()
+
+
 _QUESTION_OPTION = re.compile(r"(?:^|(?<=\s))\(?([A-J])[).:]\s*")
 _YES = {"yes", "true"}
 _NO = {"no", "false"}
@@ -66,18 +82,22 @@ def truth_option(ground_truth: str) -> tuple[str, str] | None:
     return None if m is None else (m.group(1) or m.group(2), m.group(3).strip())
 
 
-def answer_letters(answer: str, several: bool) -> frozenset[str] | None:
+def answer_letters(answer: str, several: bool, texts: Mapping[str, str] | None = None) -> frozenset[str] | None:
     """The letter(s) a response names, ``None`` when it names none in a recognised spelling.
-    With ``several`` a run of letters is read as a set (``AC``, ``A, C``, ``(A)(C)``)."""
+    With ``several`` a run of letters is read as a set (``AC``, ``A, C``, ``(A)(C)``). ``texts`` (letter
+    -> option text, when known) lets an option's own text name letters (``D. E``, ``A. A and B``);
+    otherwise a second option after the first one's text is counted (``A. 12 or B. 13``: a hedge)."""
     a = answer.strip().strip("$").strip()
     if _LIST.fullmatch(a):  # several letters: the set asked for, or a hedge when one letter is asked
         return frozenset(re.findall(r"[A-J]", a))
     for pat in _SPELLINGS:
         m = pat.fullmatch(a)
         if m:
+            letter = m.group(1).upper()
             tail = a[m.end(1):].lstrip().lstrip(".:)").strip()  # the option's text, if any
-            others = [o.group("a") or o.group("b") for o in _OTHER_OPTION.finditer(tail)]
-            return frozenset([m.group(1).upper()] + others)  # a second option named in the text: a hedge
+            if not tail or (texts and _same_text(tail, texts.get(letter))):
+                return frozenset(letter)
+            return frozenset([letter] + _other_options(tail))  # a second option named: a hedge
     if several and _RUN.fullmatch(a):
         return frozenset(a)
     return None

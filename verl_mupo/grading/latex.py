@@ -13,7 +13,8 @@ _UNICODE = {
     "\u2265": "\\ge ", "\u2260": "\\ne ", "\u222a": "\\cup ", "\u2229": "\\cap ", "\u00b0": "\u00b0",
     "\uff0c": ",", "\uff1a": ":", "\uff1b": ";", "\uff08": "(", "\uff09": ")", "\u3002": ".", "\u00a0": " ",
     "\u2032": "'", "\u00b2": "^2", "\u00b3": "^3", "\u2220": "\\angle ", "\u25b3": "\\triangle ",
-    "\u2248": "\\approx ",
+    "\u2248": "\\approx ", "\u2a7e": "\\ge ", "\u2a7d": "\\le ", "\u2243": "\\simeq ", "\u2245": "\\cong ",
+    "\u223c": "\\sim ", "\u2192": "\\to ",
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 # a command escaped twice (two backslashes, then left( or frac{, from text that went through JSON once
@@ -32,10 +33,11 @@ _DEGREE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ(?![a-zA-Z])|\\degree(?!
 _SINGLE_SCRIPT = re.compile(r"([_^])\{\s*([A-Za-z0-9])\s*\}")
 _LATEX_COMMA = re.compile(r"\{,\}")
 _DELIMS = re.compile(r"^(?:\\\(|\\\[)(.*)(?:\\\)|\\\])$", re.DOTALL)
-_SYNONYMS = re.compile(r"\\(?:geq|leq|neq|lt|gt|varnothing|dots|cdots|ldots)(?![a-zA-Z])|>=|<=|!=|"
+_SYNONYMS = re.compile(r"\\(?:geqslant|leqslant|geq|leq|neq|lt|gt|varnothing|dots|cdots|ldots)(?![a-zA-Z])|>=|<=|!=|"
                        r"(?<![\w})\]])\+\s*\\infty(?![a-zA-Z])")
-_SYNONYM = {"\\geq": "\\ge", "\\leq": "\\le", "\\neq": "\\ne", "\\lt": "<", "\\gt": ">", "\\varnothing": "\\emptyset",
-            "\\dots": "\\ldots", "\\cdots": "\\ldots", "\\ldots": "\\ldots", ">=": "\\ge ", "<=": "\\le ", "!=": "\\ne "}
+_SYNONYM = {"\\geqslant": "\\ge", "\\leqslant": "\\le", "\\geq": "\\ge", "\\leq": "\\le", "\\neq": "\\ne",
+            "\\lt": "<", "\\gt": ">", "\\varnothing": "\\emptyset", "\\dots": "\\ldots", "\\cdots": "\\ldots",
+            "\\ldots": "\\ldots", ">=": "\\ge ", "<=": "\\le ", "!=": "\\ne "}
 _SPACES = re.compile(r"\s+")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'\- ]*")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["evaluate", "variables", "is_expression", "same_function", "same_equation", "values_equal", "REL_TOL"]
+__all__ = ["evaluate", "variables", "same_function", "same_equation", "values_equal", "REL_TOL"]
 
 #: two values are equal when they differ by at most this fraction of the larger magnitude
 REL_TOL = 1e-4
@@ -213,13 +213,6 @@ def variables(answer: str) -> frozenset[str] | None:
         return frozenset(tok for kind, tok in _tokens(answer) if kind == "var")
     except _Reject:
         return None
-
-
-def is_expression(answer: str) -> bool:
-    """Whether the evaluator reads ``answer`` as a constant or an expression in variables (``2x``,
-    ``x^2 - 9``, ``2 + 2``); ``False`` for anything else (``|AB|``, ``S_{ABC}:S``, ``\\sin x``)."""
-    names = variables(answer)
-    return names is not None and evaluate(answer, _points(names)[0] if names else None) is not None
 
 
 def _points(names) -> list[dict[str, float]]:

@@ -21,7 +21,8 @@ _ONE_NAME = re.compile(
     r"(?:\{\s*(?:[A-Za-z]{1,12}|\\[a-zA-Z]+)\s*\}|[A-Za-z]{1,12}|\\[a-zA-Z]+)'*"
     r"(?:_(?:\{[A-Za-z0-9,]+\}|[A-Za-z0-9]+))?(?:\([A-Za-z]\))?")
 _MAX_NAME_CHARS = 120  # a longer left side is not a name (and is never matched against the pattern)
-_RELATION = re.compile(r"\\(?:le|ge|ne|leq|geq|neq|approx|in|notin|subset|subseteq|neg|lnot|not)(?![a-zA-Z])|[<>]")
+_RELATION = re.compile(r"\\(?:le|ge|ne|leq|geq|neq|approx|in|notin|subset|subseteq|neg|lnot|not|sim|simeq|cong|to|"
+                       r"propto|equiv)(?![a-zA-Z])|[<>]")
 _IN = re.compile(r"\\in(?![a-zA-Z])")
 _APPROX = re.compile(r"\\approx(?![a-zA-Z])")
 _RATIO_NAME = re.compile(r"\\frac\{([^{}]*)\}\{([^{}]*)\}|\|([^|]*)\|")
