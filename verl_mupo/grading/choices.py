@@ -30,12 +30,15 @@ _SPELLINGS = [
     re.compile(r"(?:the\s+)?(?:correct\s+)?(?:option|choice|answer)(?:\s+is)?\s*:?\s*\(?\s*([A-J])\s*\)?"
                r"(?:\s*[.:)]\s*.*)?", re.IGNORECASE | re.DOTALL),  # option C, Answer: (C)
 ]
-# a second option named in the text after a letter: a marker (``B. 13``, ``B) 13``, ``(B) 13``) at the
-# start of the text or after a blank or separator (``A. 12, B. 13``, ``A. 12 \\quad B. 13``), or a letter
-# after "or" (``A. 12 or B``, ``A \\lor B``); a bare letter after "and" is not one (``C. Both A and B``)
-_OTHER_MARKER = re.compile(r"(?:^|(?<=[\s,;/&|\u3001]))\(?(?P<a>[A-J])[.:)](?=\s|$)"
+# a second option named in the text after a letter: a marker (``B. 13``, ``B) 13``, ``(B) 13``, ``B: no``)
+# at the start of the text or after a blank or separator (``A. 12, B. 13``, ``A.12,B.13``, ``A. 12 \\\\ B. 13``),
+# not after a command (``\\angle A: \\angle B``) and not ``F: (2, 3)``; or a letter after "or"
+# (``A. 12 or B``, ``A \\lor B``), or after "and" unless a letter comes before it (``C. Both A and B``)
+_OTHER_MARKER = re.compile(r"(?:^|(?<=[\s,;/&|\u3001\\]))\(?(?P<a>[A-J])(?:[.)](?=\s|$|\d|\\)|:(?=\s+[^\s(\\]|$))"
                            r"|(?:^|\s)(?:(?i:or|and/or)|\\lor|\\vee)\s+(?:(?i:option|choice)\s+)?"
-                           r"\(?(?P<b>[A-J])\)?(?![A-Za-z0-9])")
+                           r"\(?(?P<b>[A-J])\)?(?![A-Za-z0-9])"
+                           r"|(?<![A-Z])\s(?i:and)\s+\(?(?P<c>[A-J])\)?[.)]?$")
+_AFTER_COMMAND = re.compile(r"\\[a-zA-Z]+\s*\(?$")
 _LONE_LETTER = re.compile(r"(?:(?:(?i:or|and)|\\lor|\\vee)\s+)?\(?([A-J])\)?[.:]?")
 
 
@@ -44,7 +47,8 @@ def _other_options(text: str) -> list[str]:
     lone = _LONE_LETTER.fullmatch(text)
     if lone:
         return [lone.group(1)]  # A.B, A) B), A. or B
-    return [m.group("a") or m.group("b") for m in _OTHER_MARKER.finditer(text)]
+    return [m.group("a") or m.group("b") or m.group("c") for m in _OTHER_MARKER.finditer(text)
+            if not (m.group("a") and _AFTER_COMMAND.search(text[: m.start()]))]
 
 
 def _same_text(a: str, b: str | None) -> bool:

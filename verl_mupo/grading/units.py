@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["split_unit", "split_count_word", "same_count_word", "UNIT_KINDS"]
+__all__ = ["split_unit", "split_count_word", "same_count_word", "unit_scale", "UNIT_KINDS"]
 
 _LENGTH = {
     "mm": "mm", "millimeter": "mm", "millimetre": "mm", "cm": "cm", "centimeter": "cm", "centimetre": "cm",
@@ -67,6 +67,26 @@ UNIT_KINDS = {**{u: "length" for u in _LENGTH.values()}, "L": "volume", "mL": "v
               "£": "currency", "¥": "currency", "yen": "currency", "rupee": "currency", "s": "time", "min": "time",
               "h": "time", "day": "time", "week": "time", "month": "time", "year": "time", "mg": "mass", "g": "mass",
               "kg": "mass", "lb": "mass", "oz": "mass", "t": "mass", "km/h": "speed", "m/s": "speed", "mph": "speed"}
+
+
+# canonical unit -> (dimension, size in the dimension's base unit): conversions a chain may state
+# (100 cm = 1 m, 1 h = 60 min, \frac{\pi}{6} = 30°); currency, speed and physics units are not converted
+_SCALE = {"mm": ("length", 1e-3), "cm": ("length", 1e-2), "dm": ("length", 1e-1), "m": ("length", 1.0),
+          "km": ("length", 1e3), "in": ("length", 0.0254), "ft": ("length", 0.3048), "yd": ("length", 0.9144),
+          "mi": ("length", 1609.344), "mL": ("volume", 1e-6), "L": ("volume", 1e-3), "s": ("time", 1.0),
+          "min": ("time", 60.0), "h": ("time", 3600.0), "day": ("time", 86400.0), "week": ("time", 604800.0),
+          "mg": ("mass", 1e-3), "g": ("mass", 1.0), "kg": ("mass", 1e3), "t": ("mass", 1e6), "lb": ("mass", 453.59237),
+          "oz": ("mass", 28.349523125), "°": ("angle", 0.017453292519943295), "rad": ("angle", 1.0)}
+
+
+def unit_scale(unit: str) -> tuple[str, float] | None:
+    """``(dimension, size in the base unit)`` of a canonical unit from :func:`split_unit` (``cm^2`` ->
+    ``("length^2", 1e-4)``, ``cm^3`` is a volume), ``None`` for a unit that is not converted."""
+    base, _, power = unit.partition("^")
+    if base in _SCALE and _SCALE[base][0] == "length" and power in ("2", "3"):
+        dim, size = _SCALE[base]
+        return ("volume", size ** 3) if power == "3" else (f"{dim}^2", size ** 2)
+    return _SCALE.get(unit) if not power else None
 
 
 def _alternation(names) -> str:
