@@ -18,7 +18,7 @@ QUESTION = {"question": "Which is AB?\nA. 12\nB. 13\nC. 14\nD. 15"}
 
 
 @pytest.mark.parametrize("answer", ["A. 12, B. 13", "A) 12 or B) 13", "(A) 12 or (B) 13", "A: yes; B: no", "A. or B.",
-                                    "A. B. C. D.", "A. \\text{ or } B", "A. (or B)", "A.\\ B", "A) B)", "A.B",
+                                    "A. B. C. D.", "A. \\text{ or } B", "A. (or B)", "A) B)",
                                     "A. A or B", "Answer: A or option B", "A. 12 OR D. 4", "A. 12 Or D",
                                     "A. 12 \\lor D", "A. 12 \\vee D. 4", "A. 12 and/or D. 4", "A. 12\nD. 4",
                                     "A. 12 \\quad D. 4", "A. 12 \\\\ D. 4", "A. 12 D. 4", "A. 12 | D. 4",
@@ -45,6 +45,9 @@ def test_one_option_with_its_text_still_answers(answer):
     ("C", "C. Both A and B", None), ("C", "C. A, B", None), ("C", "C. A/B", None), ("C", "C. f(A)", None),
     ("B", "B. (1, 2)", None), ("C", "C. A and B are equal", None), ("D", "D) 3 or more", None),
     ("D", "D. \\angle A: \\angle B: \\angle C = 1: 2: 3", None), ("C", "C. F: (2, 3)", None),
+    # a fourth review: a bare letter is the option's text when the options are unknown, I is a numeral
+    ("B", "B. E", None), ("B", "B. E", {"options": []}), ("C", "C. H", None), ("C", "C. I.", None),
+    ("C", "C. \\text{I. and II.}", None), ("A", "A.B", None),
     ("C", "C. A: (1, 0)", None)])
 def test_option_texts_that_name_letters_are_not_a_second_option(truth, answer, info):
     # found by a second review: the first fix read any letter in the option's text as a hedge
@@ -88,7 +91,13 @@ def test_a_relation_is_not_a_value(answer):
                                            ("\\frac{1}{3} \\approx 0.34", "0.34"), ("x = 0.33 = 0.34", "0.34"),
                                            ("\\frac{1}{3} \\approx 0.33 \\approx 0.34", "0.34"), ("x = 2 = 2.5", "2.5"),
                                            ("5 \\approx 5.5", "5.5"), ("1 = 1.5", "1"), ("0 = 0.5", "0"),
-                                           ("2 + 2 = 5 = 5 = 5 = 5", "5"), ("\\frac{17}{3} \\approx 5", "5")])
+                                           ("2 + 2 = 5 = 5 = 5 = 5", "5"), ("\\frac{17}{3} \\approx 5", "5"),
+                                           # a fourth review: degrees read as radians, conversions, backwards roundings
+                                           ("30^\\circ = 0.5", "0.5"), ("60^\\circ \\approx 1", "1"),
+                                           ("1 \\text{ m} = 60 \\text{ cm}", "60"),
+                                           ("1 \\text{ ft} \\approx 7 \\text{ in}", "7"),
+                                           ("1 \\text{ km} \\approx 600 \\text{ m}", "600"), ("2 \\approx 2.4", "2.4"),
+                                           ("1 \\approx 0.6", "0.6"), ("1.5 \\approx 1.47", "1.47")])
 def test_a_false_chain_is_wrong(answer, truth):
     assert grade(answer, truth) is False
 
@@ -119,7 +128,14 @@ def test_a_false_chain_is_wrong(answer, truth):
     ("30^\\circ = \\frac{\\pi}{6}", "30"),
     ("\\angle 1 = 180^\\circ - 120^\\circ = 60^\\circ", "60"), ("S = \\pi r^2 = 3.14 \\times 25 = 78.5", "78.5"),
     ("P(A) = \\frac{2}{6} = \\frac{1}{3}", "\\frac{1}{3}"), ("\\frac{1}{4} = 0.25 = 25\\%", "25\\%"),
-    ("-\\frac{2}{3} \\approx -0.67", "-\\frac{2}{3}"), ("\\sqrt{26} \\approx 5", "\\sqrt{26}")])
+    ("-\\frac{2}{3} \\approx -0.67", "-\\frac{2}{3}"), ("\\sqrt{26} \\approx 5", "\\sqrt{26}"),
+    # a fourth review: exact halves round up, school pi to an integer, scientific notation, thousands,
+    # units that convert
+    ("37.5\\% \\approx 38\\%", "38\\%"), ("\\frac{3}{8} = 0.375 \\approx 0.38", "0.375"), ("2.5 \\approx 3", "3"),
+    ("V = 400\\pi \\approx 1256", "1256"), ("V = 400\\pi \\approx 1.26 \\times 10^3", "400\\pi"),
+    ("\\frac{10000}{3} \\approx 3,333", "\\frac{10000}{3}"), ("10 \\text{ m/s} = 36 \\text{ km/h}", "36"),
+    ("2 \\text{ years} = 24 \\text{ months}", "24"), ("1 \\text{ kW} = 1000 \\text{ W}", "1000"),
+    ("500 \\text{ mA} = 0.5 \\text{ A}", "0.5"), ("2 \\text{ mi} \\approx 3 \\text{ km}", "3")])
 def test_named_values_true_chains_and_roundings_still_match(answer, truth):
     assert grade(answer, truth) is True
 
@@ -182,6 +198,10 @@ def test_chain_answers():
     assert chain_answers("5") is None and chain_answers("x \\ge 5") is None and chain_answers("\\not= 5") is None
     assert chain_answers("\\pi r^2 = 28.26") == ["28.26"] and chain_answers("a = b + c = 1") == ["1"]
     assert chain_answers("(1, 2) = (1, 3)") == ["(1, 3)"]  # no constant side: the last side only
-    assert chain_answers("1 = 1.0 = 1.00 = 1.000 = 1") == ["1.0", "1.00", "1.000", "1"]  # the last MAX_CHAIN_SIDES
+    assert chain_answers("1.000 = 1.00 = 1.0 = 1 = 1") == ["1.00", "1.0", "1", "1"]  # the last MAX_CHAIN_SIDES
+    assert chain_answers("2 \\approx 2.4") == [] and chain_answers("30\u00b0 = 0.5") == []  # finer; not radians
+    # chain_answers takes a cleaned answer (\\text{} unwrapped, ^\\circ as the degree sign)
+    assert chain_answers("10 m/s = 36 km/h") == ["10 m/s", "36 km/h"] and chain_answers("1 m = 60 cm") == []
+    assert chain_answers("5 N = 5 kg") == ["5 kg"]  # units that do not convert: the last side only
     assert chain_answers("5.4 \\approx 5") == ["5.4", "5"] and chain_answers("5.6 \\approx 5") == []
-    assert chain_answers("100 cm = 1 m") == ["100 cm", "1 m"] and chain_answers("12 cm = 12 kg") == []
+    assert chain_answers("100 cm = 1 m") == ["100 cm", "1 m"] and chain_answers("12 cm = 12 kg") == ["12 kg"]

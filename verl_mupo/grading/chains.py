@@ -1,26 +1,27 @@
 """Answers written as a chain of ``=`` and ``\\approx``: ``2 \\times 3 = 6 \\text{ cm}``,
 ``x = \\frac{1}{3} \\approx 0.33``, ``16\\pi = 50.24``, ``100 \\text{ cm} = 1 \\text{ m}``.
 
-A chain states one quantity several ways. Its constant sides (those :func:`~verl_mupo.grading.numeric.evaluate`
-reads, with a unit from the closed list or without) must all agree; then each of them is an answer
-(the exact form and its rounding: ``2\\sqrt{3} \\approx 3.46`` answers ``2\\sqrt{3}`` and ``3.46``). A chain
-whose constant sides disagree is false and answers nothing (``2 + 2 = 5``, ``\\frac{1}{3} \\approx 1.3``,
-``8 \\approx 9``, ``AB = 4 = 3``). Other sides (formulas ``\\pi r^2``, names, words, tuples) are not
-answers when the chain has a constant side; a chain without one answers with its last side only. So a
-chain never offers two different candidate answers.
+A chain states one quantity several ways. Its constant sides (those
+:func:`~verl_mupo.grading.numeric.evaluate` reads, with a unit from the closed list or without) are
+checked from left to right, each against the constant side before it; when every step holds, each
+constant side is an answer (the exact form and its rounding: ``2\\sqrt{3} \\approx 3.46`` answers
+``2\\sqrt{3}`` and ``3.46``). One step that does not hold makes the chain false, and it answers nothing
+(``2 + 2 = 5``, ``\\frac{1}{3} \\approx 0.4``, ``8 \\approx 9``, ``AB = 4 = 3``, ``1 \\text{ m} = 60 \\text{ cm}``).
+A step between units that do not convert (``5 \\text{ apples} = ...``) cannot be checked: the chain
+then answers with its last side only, as does a chain without constant sides (formulas ``\\pi r^2``,
+names, words, tuples are never answers beside a constant side). So a chain never offers two
+candidates that are not the same quantity.
 
-Two constant sides agree when, after converting listed units (``100 cm = 1 m``, ``1 h = 60 min``,
-``\\frac{\\pi}{6} = 30°``; a unit on one side only is ignored; units that do not convert disagree),
-they differ by less than
+A step from ``a`` to ``b`` holds when, after converting listed units (``100 cm = 1 m``, ``1 h = 60 min``,
+``10 m/s = 36 km/h``; a degree side against a side with ``\\pi`` as radians: ``\\frac{\\pi}{6} = 30°``; a
+unit on one side only is ignored; a percent is read either way):
 
-- half a unit of the coarser one's last digit when both are written as numbers (``5.4 \\approx 5``,
-  ``3.14159 \\approx 3.14``; ``0.3 \\approx 0.4``, ``5 \\approx 5.5`` and ``1000 = 1001`` are false);
-- between an exact form and a number: half a unit of the number's last digit (``\\sqrt{26} \\approx 5``,
-  ``\\frac{1}{3} \\approx 0.33``), a decimal truncated (``\\frac{2}{3} \\approx 0.66``), or a relative 1e-3
-  for a decimal (``9\\pi = 28.26``, the school value of pi; ``\\frac{1}{3} \\approx 0.4`` is false);
-- the grader's relative 1e-4 between two exact forms.
-
-A percent side is read either way (``\\frac{1}{4} = 25\\%``).
+- ``b`` written as a number (``3.46``, ``5``, ``1.26 \\times 10^3``) is ``a`` rounded to ``b``'s last digit
+  (half up: ``2.5 \\approx 3``, ``37.5\\% \\approx 38\\%``), or, from an exact form, truncated
+  (``\\frac{2}{3} \\approx 0.66``) or within a relative 1e-3 when ``a`` has ``\\pi`` (``9\\pi = 28.26``, the
+  school value); ``b`` may not be finer than a number ``a`` (``2 \\approx 2.4`` is false);
+- ``b`` an exact form equals ``a`` (a relative 1e-4), or ``a`` written as a number is ``b`` rounded
+  (``1.73 = \\sqrt{3}``).
 """
 
 from __future__ import annotations
@@ -38,15 +39,19 @@ __all__ = ["chain_answers", "is_chain", "MAX_CHAIN_SIDES"]
 #: the last this many constant sides of a chain are its answers (each may cost a comparison)
 MAX_CHAIN_SIDES = 4
 _LINK = re.compile(r"=|\\approx(?![a-zA-Z])")
-_PLAIN = re.compile(r"[-+]?\s*\d+(?:\.(?P<decimals>\d+))?")
-_EXACT_VS_NUMBER_TOL = 1e-3
+# a number as written: 12, -0.375, 3,333, 1.26 \times 10^3
+_NUMBER = re.compile(r"[-+]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<decimals>\d+))?"
+                     r"(?:\s*(?:\\times|\\cdot)\s*10\s*\^\s*\{?\s*(?P<exp>[-+]?\d+)\s*\}?)?")
+_SCHOOL_PI_TOL = 1e-3
 _CONSTANTS = {"e": math.e, "\\mathrm{e}": math.e}  # e \approx 2.718 (the evaluator leaves e to math-verify)
+_DEGREE = "\u00b0"
 
 
 class _Side(NamedTuple):
     value: float
     unit: str | None
-    decimals: int | None  # digits after the point of a side written as a number; None for an exact form
+    step: float | None  # the unit of the last written digit of a side written as a number; None: exact
+    pi: bool  # has \pi
 
 
 def _links(s: str) -> list[re.Match]:
@@ -67,52 +72,61 @@ def _side(text: str) -> _Side | None:
     value = _CONSTANTS.get(core, evaluate(core))
     if value is None:
         return None
-    plain = _PLAIN.fullmatch(core)
-    return _Side(value, unit, None if plain is None else len(plain.group("decimals") or ""))
+    number = _NUMBER.fullmatch(core)
+    step = None
+    if number is not None:
+        step = 10.0 ** (int(number.group("exp") or 0) - len(number.group("decimals") or ""))
+    return _Side(value, unit, step, "\\pi" in core)
 
 
-def _readings(side: _Side, other: _Side) -> list[tuple[float, float | None]]:
-    """``(value, digit tolerance)`` of ``side`` for a comparison with ``other``: a percent read either
-    way, a degree also as radians against a side without a unit, both scaled to their base unit when
-    their units differ and convert; ``[]`` when the units cannot be compared (``12 cm = 12 kg``)."""
-    digit = None if side.decimals is None else 10.0 ** -side.decimals
-    if side.unit == "%":
-        return [(side.value, digit), (side.value / 100.0, None if digit is None else digit / 100.0)]
-    if side.unit is None or other.unit in (None, "%") or side.unit == other.unit:
-        readings = [(side.value, digit)]
-        if side.unit == "\u00b0" and other.unit is None:
-            readings.append((math.radians(side.value), None if digit is None else math.radians(digit)))
-        return readings
-    mine, theirs = unit_scale(side.unit), unit_scale(other.unit)
-    if mine is None or theirs is None or mine[0] != theirs[0]:
-        return []
-    return [(side.value * mine[1], None if digit is None else digit * mine[1])]
+def _readings(a: _Side, b: _Side) -> list[tuple[float, float | None]] | None:
+    """``(value, written step)`` of ``a`` for a comparison with ``b``: a percent both ways, degrees as
+    radians against a side with pi, in the base unit when both have listed units that differ; ``None``
+    when those units do not convert."""
+    step = a.step
+    if a.unit == _DEGREE and b.unit is None and b.pi:
+        return [(math.radians(a.value), None if step is None else math.radians(step))]
+    if a.unit is not None and b.unit is not None and a.unit != b.unit and "%" not in (a.unit, b.unit):
+        mine, theirs = unit_scale(a.unit), unit_scale(b.unit)
+        if mine is None or theirs is None or mine[0] != theirs[0]:
+            return None
+        return [(a.value * mine[1], None if step is None else step * mine[1])]
+    if a.unit == "%":
+        return [(a.value, step), (a.value / 100.0, None if step is None else step / 100.0)]
+    return [(a.value, step)]
 
 
-def _agree(a: _Side, b: _Side) -> bool:
-    for x, dx in _readings(a, b):
-        for y, dy in _readings(b, a):
-            gap, scale = abs(x - y), max(abs(x), abs(y))
-            if dx is not None and dy is not None:  # two numbers: the coarser is the finer rounded
-                ok = gap < 0.5 * max(dx, dy) * (1 - 1e-9)
-            elif dx is not None or dy is not None:  # an exact form and a number
-                number, d, shown, exact = (a, dx, x, y) if dx is not None else (b, dy, y, x)
-                truncated = number.decimals > 0 and 0 <= abs(exact) - abs(shown) < d and shown * exact >= 0
-                school = number.decimals > 0 and gap <= _EXACT_VS_NUMBER_TOL * scale  # 9\pi = 28.26
-                ok = gap < 0.5 * d * (1 - 1e-9) or truncated or school
-            else:
-                ok = gap <= max(REL_TOL * scale, 1e-12)
-            if ok:
-                return True
-    return False
+def _step_holds(a: _Side, b: _Side) -> bool | None:
+    """Whether ``b`` restates ``a`` (see the module docstring); ``None`` when their units do not convert."""
+    left, right = _readings(a, b), _readings(b, a)
+    if left is None or right is None:
+        return None
+    converted = a.unit != b.unit and None not in (a.unit, b.unit) or _DEGREE in (a.unit, b.unit) and (a.pi or b.pi)
+    return any(_restates(x, xs, y, ys, pi=a.pi or b.pi, converted=converted) for x, xs in left for y, ys in right)
+
+
+def _restates(x: float, x_step: float | None, y: float, y_step: float | None, pi: bool, converted: bool) -> bool:
+    gap = abs(x - y)
+    if y_step is not None:  # y written as a number: x rounded (half up) or truncated to y's last digit
+        if x_step is not None and not converted and y_step < x_step * (1 - 1e-9):
+            return False  # finer than the number it restates: 2 \approx 2.4
+        half = 0.5 * y_step
+        if gap < half * (1 - 1e-9) or (gap <= half * (1 + 1e-9) and abs(y) >= abs(x)):
+            return True
+        if x_step is None and y_step < 1 and x * y >= 0 and 0 <= abs(x) - abs(y) < y_step:
+            return True  # \frac{2}{3} \approx 0.66
+        return x_step is None and pi and gap <= _SCHOOL_PI_TOL * abs(x)  # 9\pi = 28.26
+    if x_step is not None:  # a number, then the exact form it rounds: 1.73 = \sqrt{3}
+        return gap <= 0.5 * x_step * (1 + 1e-9)
+    return gap <= max(REL_TOL * max(abs(x), abs(y)), 1e-12)
 
 
 def chain_answers(s: str) -> list[str] | None:
-    """The answers a chain gives: its last :data:`MAX_CHAIN_SIDES` constant sides when it has any and
-    they all agree, ``[]`` when two of them disagree (a false chain), else its last side; ``None`` when
-    ``s`` is not a chain (no top-level ``=``/``\\approx``, or another relation as well: ``x \\ge 5``,
-    ``\\not= 5``, which the relation rule reads). A leading name (``x``, ``AB``, ``\\angle ABC``) is
-    never an answer.
+    """The answers a chain gives: its last :data:`MAX_CHAIN_SIDES` constant sides when every step holds,
+    ``[]`` when one does not (a false chain), its last side when a step cannot be checked or it has no
+    constant side; ``None`` when ``s`` is not a chain (no top-level ``=``/``\\approx``, or another relation
+    as well: ``x \\ge 5``, ``\\not= 5``, which the relation rule reads). A leading name (``x``, ``AB``,
+    ``\\angle ABC``) is never an answer.
 
     ``chain_answers("x = \\\\frac{1}{3} \\\\approx 0.33") == ["\\\\frac{1}{3}", "0.33"]``,
     ``chain_answers("\\\\pi r^2 = 28.26") == ["28.26"]``, ``chain_answers("2 + 2 = 5") == []``,
@@ -127,9 +141,9 @@ def chain_answers(s: str) -> list[str] | None:
     if not sides or any(not x for x in sides):
         return None
     constant = [(text, side) for text, side in ((t, _side(t)) for t in sides) if side is not None]
-    if not constant:
-        return sides[-1:]
-    values = [side for _, side in constant]
-    if any(not _agree(a, b) for i, a in enumerate(values) for b in values[i + 1:]):
+    steps = [_step_holds(a, b) for (_, a), (_, b) in zip(constant, constant[1:])]
+    if False in steps:
         return []
+    if not constant or None in steps:
+        return sides[-1:]
     return [text for text, _ in constant][-MAX_CHAIN_SIDES:]

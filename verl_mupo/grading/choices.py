@@ -34,19 +34,21 @@ _SPELLINGS = [
 # at the start of the text or after a blank or separator (``A. 12, B. 13``, ``A.12,B.13``, ``A. 12 \\\\ B. 13``),
 # not after a command (``\\angle A: \\angle B``) and not ``F: (2, 3)``; or a letter after "or"
 # (``A. 12 or B``, ``A \\lor B``), or after "and" unless a letter comes before it (``C. Both A and B``)
-_OTHER_MARKER = re.compile(r"(?:^|(?<=[\s,;/&|\u3001\\]))\(?(?P<a>[A-J])(?:[.)](?=\s|$|\d|\\)|:(?=\s+[^\s(\\]|$))"
+_OTHER_MARKER = re.compile(r"(?:^|(?<=[\s,;/&|\u3001\\]))\(?(?P<a>[A-HJ])(?:[.)](?=\s|$|\d|\\)|:(?=\s+[^\s(\\]|$))"
                            r"|(?:^|\s)(?:(?i:or|and/or)|\\lor|\\vee)\s+(?:(?i:option|choice)\s+)?"
                            r"\(?(?P<b>[A-J])\)?(?![A-Za-z0-9])"
                            r"|(?<![A-Z])\s(?i:and)\s+\(?(?P<c>[A-J])\)?[.)]?$")
 _AFTER_COMMAND = re.compile(r"\\[a-zA-Z]+\s*\(?$")
-_LONE_LETTER = re.compile(r"(?:(?:(?i:or|and)|\\lor|\\vee)\s+)?\(?([A-J])\)?[.:]?")
+# the whole text is one more option: "or B", "B.", "B)", "(B)"; a bare letter is an option's text (B. E),
+# and I is left out (Roman numerals: C. I. and II.)
+_LONE_LETTER = re.compile(r"(?:(?:(?i:or|and)|\\lor|\\vee)\s+\(?([A-HJ])\)?[.:]?|\(([A-HJ])\)|([A-HJ])[.:)])")
 
 
 def _other_options(text: str) -> list[str]:
     """The option letters named in the text that follows an answer's letter (``A. 12 or B. 13`` -> B)."""
     lone = _LONE_LETTER.fullmatch(text)
     if lone:
-        return [lone.group(1)]  # A.B, A) B), A. or B
+        return [next(g for g in lone.groups() if g)]  # A) B), A. B., A. or B
     return [m.group("a") or m.group("b") or m.group("c") for m in _OTHER_MARKER.finditer(text)
             if not (m.group("a") and _AFTER_COMMAND.search(text[: m.start()]))]
 

@@ -70,13 +70,18 @@ UNIT_KINDS = {**{u: "length" for u in _LENGTH.values()}, "L": "volume", "mL": "v
 
 
 # canonical unit -> (dimension, size in the dimension's base unit): conversions a chain may state
-# (100 cm = 1 m, 1 h = 60 min, \frac{\pi}{6} = 30°); currency, speed and physics units are not converted
+# (100 cm = 1 m, 1 h = 60 min, \frac{\pi}{6} = 30°, 10 m/s = 36 km/h, 1 kW = 1000 W, 2 years = 24 months)
 _SCALE = {"mm": ("length", 1e-3), "cm": ("length", 1e-2), "dm": ("length", 1e-1), "m": ("length", 1.0),
           "km": ("length", 1e3), "in": ("length", 0.0254), "ft": ("length", 0.3048), "yd": ("length", 0.9144),
           "mi": ("length", 1609.344), "mL": ("volume", 1e-6), "L": ("volume", 1e-3), "s": ("time", 1.0),
           "min": ("time", 60.0), "h": ("time", 3600.0), "day": ("time", 86400.0), "week": ("time", 604800.0),
           "mg": ("mass", 1e-3), "g": ("mass", 1.0), "kg": ("mass", 1e3), "t": ("mass", 1e6), "lb": ("mass", 453.59237),
-          "oz": ("mass", 28.349523125), "°": ("angle", 0.017453292519943295), "rad": ("angle", 1.0)}
+          "oz": ("mass", 28.349523125), "°": ("angle", 0.017453292519943295), "rad": ("angle", 1.0),
+          "month": ("time", 2629746.0), "year": ("time", 31556952.0), "m/s": ("speed", 1.0),
+          "km/h": ("speed", 1 / 3.6), "mph": ("speed", 0.44704), "W": ("power", 1.0), "kW": ("power", 1e3),
+          "J": ("energy", 1.0), "kJ": ("energy", 1e3), "cal": ("energy", 4.184), "kcal": ("energy", 4184.0),
+          "V": ("voltage", 1.0), "mV": ("voltage", 1e-3), "A": ("current", 1.0), "mA": ("current", 1e-3),
+          "Pa": ("pressure", 1.0), "kPa": ("pressure", 1e3), "$": ("currency $", 1.0), "cent": ("currency $", 0.01)}
 
 
 def unit_scale(unit: str) -> tuple[str, float] | None:
