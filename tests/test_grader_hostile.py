@@ -205,3 +205,21 @@ def test_chain_answers():
     assert chain_answers("5 N = 5 kg") == ["5 kg"]  # units that do not convert: the last side only
     assert chain_answers("5.4 \\approx 5") == ["5.4", "5"] and chain_answers("5.6 \\approx 5") == []
     assert chain_answers("100 cm = 1 m") == ["100 cm", "1 m"] and chain_answers("12 cm = 12 kg") == ["12 kg"]
+
+
+# a fifth review: exact restatements at a finer step were refused; chains bridged two integers
+@pytest.mark.parametrize("answer, truth", [
+    ("\\frac{3}{5} = 0.6 = 60\\%", "60\\%"), ("0.8 = 80\\%", "80\\%"), ("0.5 = 50\\%", "50"), ("2 = 200\\%", "200\\%"),
+    ("x = 4.5 = 4.50", "4.5"), ("S = 6 = 6.0", "6"), ("5 \\times 10^3 = 5000", "5000"), ("1.5 \\times 10^{3} = 1500", "1500"),
+    ("\\frac{1}{8} = 12.5\\% \\approx 13\\%", "13\\%"), ("1.73 = \\sqrt{3}", "1.73")])
+def test_equal_restatements_at_a_finer_step_are_right(answer, truth):
+    assert grade(answer, truth) is True
+
+
+@pytest.mark.parametrize("answer, truth", [
+    ("2 \\approx \\frac{5}{2} \\approx 3", "2"), ("2 \\approx \\frac{5}{2} \\approx 3", "3"),
+    ("n = 12 = \\frac{25}{2} \\approx 13", "13"), ("2 = \\sqrt{6.25} = 3", "2"), ("x = 2 = \\frac{5}{2}", "2"),
+    ("0.45 \\approx 0.5 \\approx 1", "1"), ("30 = 30\\% = 0.3", "30"), ("30 = 30\\% = 0.3", "0.3"),
+    ("x = 1 \\times 10^{400} = 3", "3"), ("3 = 3 \\times 10^{99999999999}", "3")])
+def test_a_chain_bridging_two_values_or_too_large_to_read_is_false(answer, truth):
+    assert grade(answer, truth) is False

@@ -3,7 +3,7 @@
 
 A chain states one quantity several ways. Its constant sides (those
 :func:`~verl_mupo.grading.numeric.evaluate` reads, with a unit from the closed list or without) are
-checked from left to right, each against the constant side before it; when every step holds, each
+checked from left to right, each against every constant side before it; when every step holds, each
 constant side is an answer (the exact form and its rounding: ``2\\sqrt{3} \\approx 3.46`` answers
 ``2\\sqrt{3}`` and ``3.46``). One step that does not hold makes the chain false, and it answers nothing
 (``2 + 2 = 5``, ``\\frac{1}{3} \\approx 0.4``, ``8 \\approx 9``, ``AB = 4 = 3``, ``1 \\text{ m} = 60 \\text{ cm}``).
@@ -108,16 +108,17 @@ def _step_holds(a: _Side, b: _Side) -> bool | None:
 def _restates(x: float, x_step: float | None, y: float, y_step: float | None, pi: bool, converted: bool) -> bool:
     gap = abs(x - y)
     if y_step is not None:  # y written as a number: x rounded (half up) or truncated to y's last digit
-        if x_step is not None and not converted and y_step < x_step * (1 - 1e-9):
-            return False  # finer than the number it restates: 2 \approx 2.4
+        if x_step is not None and not converted and y_step < x_step * (1 - 1e-9) and gap > 1e-9 * max(1.0, abs(x)):
+            return False  # finer than the number it restates: 2 \approx 2.4 (0.6 = 60\%, 5 = 5.00 are equal)
         half = 0.5 * y_step
         if gap < half * (1 - 1e-9) or (gap <= half * (1 + 1e-9) and abs(y) >= abs(x)):
             return True
         if x_step is None and y_step < 1 and x * y >= 0 and 0 <= abs(x) - abs(y) < y_step:
             return True  # \frac{2}{3} \approx 0.66
         return x_step is None and pi and gap <= _SCHOOL_PI_TOL * abs(x)  # 9\pi = 28.26
-    if x_step is not None:  # a number, then the exact form it rounds: 1.73 = \sqrt{3}
-        return gap <= 0.5 * x_step * (1 + 1e-9)
+    if x_step is not None:  # a number, then the exact form it rounds (half up): 1.73 = \sqrt{3}
+        half = 0.5 * x_step
+        return gap < half * (1 - 1e-9) or (gap <= half * (1 + 1e-9) and abs(x) >= abs(y))
     return gap <= max(REL_TOL * max(abs(x), abs(y)), 1e-12)
 
 
@@ -140,8 +141,13 @@ def chain_answers(s: str) -> list[str] | None:
         sides = sides[1:]  # \approx 5, x = 3, \angle ABC = 30^\circ (not e \approx 2.718, \pi = 3.14)
     if not sides or any(not x for x in sides):
         return None
-    constant = [(text, side) for text, side in ((t, _side(t)) for t in sides) if side is not None]
-    steps = [_step_holds(a, b) for (_, a), (_, b) in zip(constant, constant[1:])]
+    read = [(t, _side(t)) for t in sides]
+    if any(side is None and _NUMBER.fullmatch(split_unit(t)[0].strip()) for t, side in read) or any(
+            side is not None and not math.isfinite(side.value) for _, side in read):
+        return []  # a number too large to read: 1 \times 10^{400} = 3 is not checked, so not trusted
+    constant = [(text, side) for text, side in read if side is not None]
+    # every constant side against every earlier one (2 \approx \frac{5}{2} \approx 3 holds step by step only)
+    steps = [_step_holds(a, b) for i, (_, a) in enumerate(constant) for _, b in constant[i + 1:]]
     if False in steps:
         return []
     if not constant or None in steps:
