@@ -191,7 +191,7 @@ def test_is_name(name, expected):
 
 
 def test_chain_answers():
-    from verl_mupo.grading.chains import chain_answers
+    from verl_mupo.grading.chains import MAX_CHAIN_SIDES, MAX_SIDES, chain_answers
 
     assert chain_answers("x = \\frac{1}{3} \\approx 0.33") == ["\\frac{1}{3}", "0.33"]
     assert chain_answers("2 + 2 = 5") == []
@@ -204,13 +204,17 @@ def test_chain_answers():
     assert chain_answers("10 m/s = 36 km/h") == ["10 m/s", "36 km/h"] and chain_answers("1 m = 60 cm") == []
     assert chain_answers("5 N = 5 kg") == ["5 kg"]  # units that do not convert: the last side only
     assert chain_answers("5.4 \\approx 5") == ["5.4", "5"] and chain_answers("5.6 \\approx 5") == []
+    # every pair of constant sides is checked, so a chain is read only up to MAX_SIDES sides
+    assert chain_answers(" = ".join(["1"] * MAX_SIDES)) == ["1"] * MAX_CHAIN_SIDES
+    assert chain_answers(" = ".join(["1"] * (MAX_SIDES + 1))) == []
     assert chain_answers("100 cm = 1 m") == ["100 cm", "1 m"] and chain_answers("12 cm = 12 kg") == ["12 kg"]
 
 
 # a fifth review: exact restatements at a finer step were refused; chains bridged two integers
 @pytest.mark.parametrize("answer, truth", [
     ("\\frac{3}{5} = 0.6 = 60\\%", "60\\%"), ("0.8 = 80\\%", "80\\%"), ("0.5 = 50\\%", "50"), ("2 = 200\\%", "200\\%"),
-    ("x = 4.5 = 4.50", "4.5"), ("S = 6 = 6.0", "6"), ("5 \\times 10^3 = 5000", "5000"), ("1.5 \\times 10^{3} = 1500", "1500"),
+    ("x = 4.5 = 4.50", "4.5"), ("S = 6 = 6.0", "6"), ("5 \\times 10^3 = 5000", "5000"),
+    ("1.5 \\times 10^{3} = 1500", "1500"),
     ("\\frac{1}{8} = 12.5\\% \\approx 13\\%", "13\\%"), ("1.73 = \\sqrt{3}", "1.73")])
 def test_equal_restatements_at_a_finer_step_are_right(answer, truth):
     assert grade(answer, truth) is True

@@ -59,7 +59,7 @@ from verl_mupo.grading.boxed import last_boxed
 from verl_mupo.grading.choices import answer_letters, option_texts, truth_letters, truth_option, yes_no
 from verl_mupo.grading.chains import chain_answers, is_chain
 from verl_mupo.grading.latex import clean, compact, is_words, words
-from verl_mupo.grading.numeric import evaluate, same_equation, same_function, values_equal
+from verl_mupo.grading.numeric import evaluate, same_equation, same_function, values_equal, written_step
 from verl_mupo.grading.pool import GraderUnavailable, current_settings, symbolic_check
 from verl_mupo.grading.settings import GraderSettingsError
 from verl_mupo.grading.structure import (bracketed, has_relation, relation_interval, split_name, strip_point_name,
@@ -197,7 +197,7 @@ def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
 
     pval, gval = evaluate(p), evaluate(g)
     if pval is not None and gval is not None:
-        if _INTEGER.fullmatch(p) and _INTEGER.fullmatch(g) and (pu == "%") == (gu == "%"):
+        if _whole_numbers(p, pval, g, gval) and (pu == "%") == (gu == "%"):
             return pval == gval  # integers exactly: 10001 is not 10000
         return _numbers_equal(pval, pu, gval, gu)
     if is_words(p) or is_words(g):
@@ -208,10 +208,16 @@ def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
     return (p, g) if same is None else same
 
 
-_INTEGER = re.compile(r"[-+]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0+)?")  # 10001.0 is an integer too
 _PROSE = re.compile(r"(?:^|(?<=[\s0-9})\]°%']))[A-Za-z]{2,}(?:[\s'\-,;.]+[A-Za-z]+)*[\s.!?]*$")
 _FUNCTION_WORDS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "arcsin", "arccos",
                              "arctan", "sinh", "cosh", "tanh", "lg"})
+
+
+def _whole_numbers(p: str, pval: float, g: str, gval: float) -> bool:
+    """Both answers written as numbers (not ``\\frac{30}{3}``) with whole values: ``10001``, ``10,001``,
+    ``10001.0``, ``1.5 \\times 10^3``."""
+    return (written_step(p) is not None and written_step(g) is not None and pval.is_integer()
+            and gval.is_integer())
 
 
 def _trailing_prose(s: str) -> bool:
@@ -292,12 +298,12 @@ def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) 
         texts = dict(option_texts(info))
         if truth_text is not None:
             texts[next(iter(letters))] = truth_text
-        named = answer_letters(p, several=len(letters) > 1 or answer_type == "choices",
-                               texts={k: clean(v) for k, v in texts.items()})
+        texts = {k: clean(v) for k, v in texts.items()}
+        named = answer_letters(p, several=len(letters) > 1 or answer_type == "choices", texts=texts)
         if named is not None:
             return named == letters
         text = texts.get(next(iter(letters))) if len(letters) == 1 else None
-        return bool(text) and bool(clean(text)) and _decide(p, clean(text), oracle)
+        return bool(text) and _decide(p, text, oracle)
     yn = yes_no(g)
     if yn is not None:
         return yes_no(p) == yn

@@ -30,18 +30,18 @@ import math
 import re
 from typing import NamedTuple
 
-from verl_mupo.grading.numeric import REL_TOL, evaluate
+from verl_mupo.grading.numeric import REL_TOL, evaluate, written_step
 from verl_mupo.grading.structure import bracket_depths, has_relation, is_name
 from verl_mupo.grading.units import split_unit, unit_scale
 
-__all__ = ["chain_answers", "is_chain", "MAX_CHAIN_SIDES"]
+__all__ = ["chain_answers", "is_chain", "MAX_CHAIN_SIDES", "MAX_SIDES"]
 
 #: the last this many constant sides of a chain are its answers (each may cost a comparison)
 MAX_CHAIN_SIDES = 4
+#: a chain with more sides than this is not read as one quantity (every pair of constant sides is
+#: checked, so a hostile 250-side chain would cost 30,000 checks): it answers nothing
+MAX_SIDES = 12
 _LINK = re.compile(r"=|\\approx(?![a-zA-Z])")
-# a number as written: 12, -0.375, 3,333, 1.26 \times 10^3
-_NUMBER = re.compile(r"[-+]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<decimals>\d+))?"
-                     r"(?:\s*(?:\\times|\\cdot)\s*10\s*\^\s*\{?\s*(?P<exp>[-+]?\d+)\s*\}?)?")
 _SCHOOL_PI_TOL = 1e-3
 _CONSTANTS = {"e": math.e, "\\mathrm{e}": math.e}  # e \approx 2.718 (the evaluator leaves e to math-verify)
 _DEGREE = "\u00b0"
@@ -72,11 +72,7 @@ def _side(text: str) -> _Side | None:
     value = _CONSTANTS.get(core, evaluate(core))
     if value is None:
         return None
-    number = _NUMBER.fullmatch(core)
-    step = None
-    if number is not None:
-        step = 10.0 ** (int(number.group("exp") or 0) - len(number.group("decimals") or ""))
-    return _Side(value, unit, step, "\\pi" in core)
+    return _Side(value, unit, written_step(core), "\\pi" in core)
 
 
 def _readings(a: _Side, b: _Side) -> list[tuple[float, float | None]] | None:
@@ -101,7 +97,7 @@ def _step_holds(a: _Side, b: _Side) -> bool | None:
     left, right = _readings(a, b), _readings(b, a)
     if left is None or right is None:
         return None
-    converted = a.unit != b.unit and None not in (a.unit, b.unit) or _DEGREE in (a.unit, b.unit) and (a.pi or b.pi)
+    converted = (a.unit != b.unit and None not in (a.unit, b.unit)) or (_DEGREE in (a.unit, b.unit) and (a.pi or b.pi))
     return any(_restates(x, xs, y, ys, pi=a.pi or b.pi, converted=converted) for x, xs in left for y, ys in right)
 
 
@@ -124,10 +120,10 @@ def _restates(x: float, x_step: float | None, y: float, y_step: float | None, pi
 
 def chain_answers(s: str) -> list[str] | None:
     """The answers a chain gives: its last :data:`MAX_CHAIN_SIDES` constant sides when every step holds,
-    ``[]`` when one does not (a false chain), its last side when a step cannot be checked or it has no
-    constant side; ``None`` when ``s`` is not a chain (no top-level ``=``/``\\approx``, or another relation
-    as well: ``x \\ge 5``, ``\\not= 5``, which the relation rule reads). A leading name (``x``, ``AB``,
-    ``\\angle ABC``) is never an answer.
+    ``[]`` when one does not (a false chain) or it has more than :data:`MAX_SIDES` sides, its last side
+    when a step cannot be checked or it has no constant side; ``None`` when ``s`` is not a chain (no
+    top-level ``=``/``\\approx``, or another relation as well: ``x \\ge 5``, ``\\not= 5``, which the
+    relation rule reads). A leading name (``x``, ``AB``, ``\\angle ABC``) is never an answer.
 
     ``chain_answers("x = \\\\frac{1}{3} \\\\approx 0.33") == ["\\\\frac{1}{3}", "0.33"]``,
     ``chain_answers("\\\\pi r^2 = 28.26") == ["28.26"]``, ``chain_answers("2 + 2 = 5") == []``,
@@ -141,8 +137,10 @@ def chain_answers(s: str) -> list[str] | None:
         sides = sides[1:]  # \approx 5, x = 3, \angle ABC = 30^\circ (not e \approx 2.718, \pi = 3.14)
     if not sides or any(not x for x in sides):
         return None
+    if len(sides) > MAX_SIDES:
+        return []
     read = [(t, _side(t)) for t in sides]
-    if any(side is None and _NUMBER.fullmatch(split_unit(t)[0].strip()) for t, side in read) or any(
+    if any(side is None and written_step(split_unit(t)[0]) is not None for t, side in read) or any(
             side is not None and not math.isfinite(side.value) for _, side in read):
         return []  # a number too large to read: 1 \times 10^{400} = 3 is not checked, so not trusted
     constant = [(text, side) for text, side in read if side is not None]

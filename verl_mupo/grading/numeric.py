@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["evaluate", "variables", "same_function", "same_equation", "values_equal", "REL_TOL"]
+__all__ = ["evaluate", "variables", "written_step", "same_function", "same_equation", "values_equal", "REL_TOL"]
 
 #: two values are equal when they differ by at most this fraction of the larger magnitude
 REL_TOL = 1e-4
@@ -32,6 +32,24 @@ _TOKEN = re.compile(
 # values a variable takes in the identity test (irrational-looking, positive: roots stay real)
 _SAMPLES = (0.7071, 1.3863, 2.2361, 0.4142, 1.7321, 3.1416, 0.5772, 2.7183)
 _MAX_EXPONENT = 1000.0
+
+
+# a number as written: 12, -0.375, 3,333, 1.26 \times 10^3
+_WRITTEN = re.compile(r"[-+]?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<decimals>\d+))?"
+                      r"(?:\s*(?:\\times|\\cdot)\s*10\s*\^\s*\{?\s*(?P<exp>[-+]?\d+)\s*\}?)?")
+
+
+def written_step(answer: str) -> float | None:
+    """The place value of the last written digit when ``answer`` is a number as written (``12`` -> 1,
+    ``0.375`` -> 0.001, ``3,333`` -> 1, ``1.26 \\times 10^3`` -> 10), ``None`` for anything else
+    (``\\frac{1}{3}``, ``2\\sqrt{3}``): the precision a number claims."""
+    m = _WRITTEN.fullmatch(answer.strip())
+    if m is None:
+        return None
+    try:
+        return 10.0 ** (int(m.group("exp") or 0) - len(m.group("decimals") or ""))
+    except OverflowError:
+        return math.inf  # 3 \\times 10^{99999}: a number, too large to read
 
 
 class _Reject(Exception):

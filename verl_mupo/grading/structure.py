@@ -45,17 +45,9 @@ def is_name(s: str) -> bool:
         return all(is_name(x) and ":" not in x for x in s.split(":"))
     if not (s.startswith("(") and s.endswith(")")):
         return False
-    parts, depth, start = [], 0, 1
-    for i, ch in enumerate(s[1:-1], start=1):
-        if ch in "{(":
-            depth += 1
-        elif ch in "})":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(s[start:i])
-            start = i + 1
-    parts.append(s[start:-1])
-    return len(parts) >= 2 and all(_ONE_NAME.fullmatch(p.strip()) for p in parts)
+    b = bracketed(s)
+    parts = top_level_parts(b[1]) if b is not None and b[0] == "(" and "," in b[1] else []
+    return len(parts) >= 2 and all(_ONE_NAME.fullmatch(p) for p in parts)
 
 
 def has_relation(s: str) -> bool:
