@@ -308,7 +308,9 @@ def test_lambda_step_convention_is_verls_one_based_global_step():
                                              ("actor_rollout_ref.rollout.val_kwargs.n=0", "n"),
                                              ("actor_rollout_ref.rollout.val_kwargs.top_p=1.5", "top_p"),
                                              ("actor_rollout_ref.rollout.val_kwargs.top_k=-2", "top_k"),
-                                             ("actor_rollout_ref.rollout.val_kwargs.n=abc", "n")])
+                                             ("actor_rollout_ref.rollout.val_kwargs.n=abc", "n"),
+                                             ("actor_rollout_ref.rollout.val_kwargs.n=1.5", "n"),
+                                             ("actor_rollout_ref.rollout.val_kwargs.do_sample=maybe", "do_sample")])
 @pytest.mark.parametrize("estimator", [[], ["algorithm.adv_estimator=grpo", "~algorithm.mupo"]])
 def test_bad_validation_sampling_stops_at_start_up(override, field, estimator):
     # the val-mupo/* metrics read val_kwargs at each validation: a bad value failed there, after training

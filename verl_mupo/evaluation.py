@@ -159,12 +159,16 @@ class Sampling:
         def read(name, kind, default):
             value = get(name, default)
             try:
-                return kind(value)
+                out = kind(value)
             except (TypeError, ValueError):
+                out = None
+            if out is None or (kind is int and isinstance(value, float) and value != out):
                 raise EvaluationError(f"sampling {name}={value!r}: must be {'an integer' if kind is int else 'a number'}")
+            return out
 
+        # do_sample as given: the constructor refuses a non-bool ("false" would be truthy)
         return cls(n=read("n", int, 1), temperature=read("temperature", float, 0.0), top_p=read("top_p", float, 1.0),
-                   top_k=read("top_k", int, -1), do_sample=bool(get("do_sample", False)))
+                   top_k=read("top_k", int, -1), do_sample=get("do_sample", False))
 
 
 class BenchmarkInfo(NamedTuple):
