@@ -31,7 +31,9 @@ verl_cpu_suite() {
     tar xzf "$dir"/dl/verl-*.tar.gz -C "$dir" --strip-components=1 --wildcards '*/tests/*'
     ln -sfn "$("$PY" -c 'import verl, os; print(os.path.dirname(verl.__file__))')" "$dir/verl"
   fi
-  (cd "$dir" && "../$PY" -m pytest -q -p no:cacheprovider $(find tests -name "*_on_cpu.py" | sort))
+  local py
+  py="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")"  # VENV may be relative or absolute
+  (cd "$dir" && "$py" -m pytest -q -p no:cacheprovider $(find tests -name "*_on_cpu.py" | sort))
 }
 
 cmd="${1:-test}"
