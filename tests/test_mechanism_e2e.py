@@ -119,5 +119,6 @@ def test_mupo_keeps_the_strategies_where_grpo_collapses(pipeline):
     curves = {a: analysis.training_curve(pipeline["work"] / f"{a}_s1") for a in ("grpo", "mupo")}
     coast = {a: float(np.mean([c[s]["share"]["coast"] for s in WINDOW])) for a, c in curves.items()}
     entropy = {a: float(np.mean([c[s]["entropy"] for s in WINDOW])) for a, c in curves.items()}
+    print(f"steps 21-25: entropy {entropy}, coast share {coast}")  # the numbers docs/mechanism.md quotes (pytest -s)
     assert entropy["mupo"] - entropy["grpo"] >= 0.25, (coast, entropy)
     assert coast["grpo"] - coast["mupo"] >= 0.10, (coast, entropy)
