@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -141,3 +142,31 @@ def test_blank_images_diagnostic_shows_white_pictures(vl):
     white = server.processor.image_processor(images=[Image.new("RGB", vl["images"][0].size, "white")],
                                              return_tensors="pt")["pixel_values"]
     assert torch.equal(shown, white)
+
+
+def test_both_tiny_models_have_heads_vllms_cpu_attention_supports(tmp_path_factory, vl):
+    # vLLM 0.24's CPU attention (cpu_attn.py) has kernels for head sizes 32, 64, 80, ... but not 16;
+    # the hf and vllm rollouts share these assets, so both models use heads of 32
+    from transformers import AutoConfig
+
+    text = AutoConfig.from_pretrained(build_all(tmp_path_factory.mktemp("text_heads"), kind="text")["model"])
+    vl_text = AutoConfig.from_pretrained(vl["paths"]["model"]).text_config
+    for cfg in (text, vl_text):
+        assert cfg.hidden_size // cfg.num_attention_heads == 32
+        assert cfg.num_attention_heads == 2 and cfg.num_key_value_heads == 1
+    # Qwen2.5-VL's rotary sections cover half the head (pairs of dimensions)
+    assert list(vl_text.rope_parameters["mrope_section"]) == [4, 6, 6]
+    assert sum(vl_text.rope_parameters["mrope_section"]) == 32 // 2
+
+
+def test_assets_built_by_older_code_are_rebuilt(tmp_path):
+    import json
+
+    paths = build_all(tmp_path, kind="text")
+    marker = tmp_path / "assets.json"
+    stamp = json.loads(marker.read_text())
+    stamp.pop("version")  # what the code before heads of 32 wrote
+    marker.write_text(json.dumps(stamp))
+    (Path(paths["model"]) / "config.json").write_text("{}")
+    build_all(tmp_path, kind="text")
+    assert json.loads((Path(paths["model"]) / "config.json").read_text())["num_attention_heads"] == 2

@@ -35,6 +35,13 @@ CHAT_TEMPLATE = (
 )
 INSTRUCTION = "think in <think> </think> then put the final answer in \\boxed{} ."
 DATA_SOURCE = "mupo_smoke"
+# the text models' attention head size: vLLM's CPU attention (vllm 0.24, cpu_attn.py) supports 32, 64,
+# 80, ... but not 16, and both rollouts (hf and vllm) use the same assets so that they stay comparable
+HEAD_DIM = 32
+# Qwen2.5-VL's rotary sections (temporal, height, width) in pairs of dimensions: they sum to HEAD_DIM / 2
+VL_MROPE_SECTION = (4, 6, 6)
+# bumped whenever the built assets change, so a cached folder built by older code is rebuilt
+ASSETS_VERSION = 2
 
 
 def build_tokenizer(out_dir: str | Path, words=WORDS, texts=(INSTRUCTION,), vocab_size: int = 160,
@@ -61,14 +68,18 @@ def build_tokenizer(out_dir: str | Path, words=WORDS, texts=(INSTRUCTION,), voca
 
 
 def build_model(out_dir: str | Path, vocab_size: int, seed: int = 0, hidden_size: int = 64, layers: int = 2):
-    """A randomly initialised ``Qwen2ForCausalLM`` (about 100k parameters) saved in ``out_dir``."""
+    """A randomly initialised ``Qwen2ForCausalLM`` (about 100k parameters) saved in ``out_dir``: heads of
+    :data:`HEAD_DIM` (``hidden_size // HEAD_DIM`` query heads, one key/value head)."""
+    if hidden_size % HEAD_DIM:
+        raise ValueError(f"hidden_size must be a multiple of HEAD_DIM={HEAD_DIM}, got {hidden_size}")
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
     cfg = Qwen2Config(
         vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        num_hidden_layers=layers, num_attention_heads=hidden_size // HEAD_DIM, num_key_value_heads=1,
+        max_position_embeddings=512,
         tie_word_embeddings=True, eos_token_id=SPECIALS.index("<|im_end|>"),
         pad_token_id=SPECIALS.index("<|endoftext|>"), bos_token_id=None,
     )
@@ -193,8 +204,9 @@ def build_vl_processor(model_dir: str | Path, tokenizer):
 
 def build_vl_model(out_dir: str | Path, tokenizer, seed: int = 0):
     """A randomly initialised ``Qwen2_5_VLForConditionalGeneration`` (about 0.2 M parameters): text
-    hidden 64, 2 layers, 4 heads of 16 (so ``mrope_section`` [2, 3, 3] sums to 8), vision depth 2,
-    hidden 32, patch 14, 2x2 merge to the text width."""
+    hidden 64, 2 layers, vision depth 2,
+    hidden 32, patch 14, 2x2 merge to the text width. Text: 2 heads of :data:`HEAD_DIM` = 32, one
+    key/value head, ``mrope_section`` :data:`VL_MROPE_SECTION` ([4, 6, 6], sums to 32 / 2)."""
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
@@ -203,8 +215,8 @@ def build_vl_model(out_dir: str | Path, tokenizer, seed: int = 0):
     cfg = Qwen2_5_VLConfig(
         text_config=dict(
             vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+            num_attention_heads=64 // HEAD_DIM, num_key_value_heads=1, max_position_embeddings=1024,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": list(VL_MROPE_SECTION)},
             tie_word_embeddings=True, eos_token_id=SPECIALS.index("<|im_end|>"),
             pad_token_id=SPECIALS.index("<|endoftext|>"), bos_token_id=None,
         ),
@@ -256,7 +268,7 @@ def build_all(out: str | Path, seed: int = 0, *, kind: str, train_rows: int = 64
     if kind == "vl":
         paths.update(train=str(out / "virl39k" / "train.parquet"), val=str(out / "virl39k" / "holdout.parquet"))
     marker = out / "assets.json"
-    stamp = {**paths, "seed": seed, "kind": kind}
+    stamp = {**paths, "seed": seed, "kind": kind, "version": ASSETS_VERSION}
     if marker.exists() and json.loads(marker.read_text()) == stamp:
         return paths
     out.mkdir(parents=True, exist_ok=True)
