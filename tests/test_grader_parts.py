@@ -17,7 +17,11 @@ from verl_mupo.grading.units import UNIT_KINDS, split_unit
 
 
 def _quadratic_last_boxed(text):
-    """The old scorer's search (every box start scanned forward to the end): the reference."""
+    """The old scorer's search (every box start scanned forward to the end): the reference; a last box
+    without braces (``\\boxed7``, ``\\boxed 7``) boxes its one token (issue 19)."""
+    bare = re.search(r"\\(?:boxed|fbox)(?:\s+|(?=[^\sa-zA-Z{]))([^\s{}\\])(?!.*\\(?:boxed|fbox))", text, re.DOTALL)
+    if bare:
+        return bare.group(1)
     starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
     for start in reversed(starts):
         depth, i = 1, start

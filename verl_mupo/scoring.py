@@ -65,6 +65,7 @@ from verl_mupo.grading.settings import GraderSettingsError
 from verl_mupo.grading.structure import (bracketed, has_relation, relation_interval, split_name, strip_point_name,
                                          top_level_parts, union_parts)
 from verl_mupo.grading.units import same_count_word, split_count_word, split_unit
+from verl_mupo.grading.visible import visible
 from verl_mupo.text import has_valid_format
 
 __all__ = ["compute_score", "last_boxed", "grade", "has_valid_format", "GroundTruthError"]
@@ -277,9 +278,9 @@ def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) 
         _announce_missing(ground_truth)
     if pred is None or gt is None:
         return False
-    pred = str(pred).strip()
+    pred = str(pred)  # not stripped before clean(): a TeX comment ends at its line break
     max_chars = current_settings().max_answer_chars
-    if not pred or not gt or len(pred) > max_chars:
+    if not pred.strip() or not gt or len(pred) > max_chars:
         return False
     p, g = clean(pred), clean(gt)
     if not p or not g:
@@ -370,6 +371,7 @@ def compute_score(data_source=None, solution_str="", ground_truth="", extra_info
     silent zeros.
     """
     text = solution_str if isinstance(solution_str, str) else ("" if solution_str is None else str(solution_str))
+    text = visible(text)  # invisible characters, phantoms and white text are not read (grading.visible)
     pred = last_boxed(text)
     try:
         acc = float(pred is not None and grade(pred, ground_truth, extra_info))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from verl_mupo.grading.visible import drop_comments, undecorate, visible
+
 __all__ = ["clean", "compact", "is_words", "words"]
 
 _UNICODE = {
@@ -43,13 +45,16 @@ _WORDS = re.compile(r"[A-Za-z][A-Za-z'\- ]*")
 
 
 def clean(answer: str) -> str:
-    """``answer`` without presentation: a command escaped twice (``\\\\frac``) read once,
+    """``answer`` as a reader sees it (:mod:`verl_mupo.grading.visible`: invisible characters, phantoms,
+    white text and TeX comments dropped; colours and vulgar fractions read as their content), without
+    presentation: a command escaped twice (``\\\\frac``) read once,
     ``\\text{..}``-like macros unwrapped, ``\\left``/``\\right`` and
     sizing dropped, LaTeX spacing turned into spaces, ``\\dfrac`` -> ``\\frac``, ``^\\circ``/``\\degree``
     -> ``°``, ``\\%`` -> ``%``, dollar signs removed (math delimiters and currency alike), Unicode math
     symbols to LaTeX, ``x^{2}`` -> ``x^2``, ``14{,}916`` -> ``14,916``, one space between tokens, no
     trailing full stop. Case is kept (``\\Delta`` is not ``\\delta``)."""
-    s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], answer)
+    s = undecorate(drop_comments(visible(answer)))  # what a reader sees (verl_mupo.grading.visible)
+    s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], s)
     s = _DOUBLE_ESCAPE.sub(r"\\", s)
     m = _DELIMS.match(s.strip())
     if m:
