@@ -1,5 +1,7 @@
 """Grouped advantages and load-balancing weights; K=1 against verl's own grpo, bit for bit."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -125,3 +127,37 @@ def test_finite_and_permutation_equivariant(seed, k):
     perm = rng.permutation(len(idx))
     adv_p = compute_mupo_advantages(scores[perm], idx[perm], labels[perm])
     assert torch.equal(adv_p, adv[perm])
+
+
+# ---- advantages that blow up are stopped, naming the setting
+
+
+def test_weights_that_overflow_name_beta():
+    """beta=1e308 made every advantage inf without an error (the weights' ** overflowed)."""
+    from verl_mupo.advantages import load_balance_weights
+
+    labels = np.array([0] * 3 + [1] * 3 + [2] * 9)
+    with pytest.raises(ValueError, match=r"beta=1e\+308 \(algorithm\.mupo\.beta\)"):
+        load_balance_weights(np.zeros(15, dtype=int), labels, beta=1e308)
+    scores = np.array([1, 0, 0] * 2 + [1] + [0] * 8, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"algorithm\.mupo\.beta"):
+        compute_mupo_advantages(scores, np.zeros(15, dtype=int), labels, beta=1e308)
+
+
+def test_advantages_that_overflow_float32_name_beta():
+    """Weights finite in float64 (3**100 = 5e47) but past float32's 3.4e38: the advantages are checked too."""
+    labels = np.array([0] * 2 + [1] * 16)  # n_p / K / n_pk = 9 / 2 = 4.5 for the small group
+    scores = np.array([1, 0] + [1, 0] * 8, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"advantages are NaN or inf, produced by beta=100.0 \(algorithm\.mupo\.beta"):
+        compute_mupo_advantages(scores, np.zeros(18, dtype=int), labels, beta=100.0)
+
+
+def test_largest_advantage_at_the_range_end_of_beta_is_the_documented_one():
+    """docs/algorithm.md section 6: with n=15, K=3, G_min=3 (sizes 3, 3, 9) max |A| is 1.92 at beta=1,
+    8.9 at beta=4: weight (5/3)**beta times (G_min - 1) / sqrt(G_min)."""
+    labels = np.array([0] * 3 + [1] * 3 + [2] * 9)
+    scores = np.array([1, 0, 0] * 2 + [1] + [0] * 8, dtype=np.float64)
+    for beta, expected in ((1.0, 1.9245), (4.0, 8.9097)):
+        adv = compute_mupo_advantages(scores, np.zeros(15, dtype=int), labels, beta=beta)
+        assert abs(np.abs(adv).max() - expected) < 1e-3
+        assert math.isclose((5 / 3) ** beta * 2 / math.sqrt(3), np.abs(adv[:6]).max(), rel_tol=1e-5)  # eps 1e-6

@@ -320,3 +320,79 @@ def test_bad_validation_sampling_stops_at_start_up(override, field, estimator):
     with pytest.raises(ConfigError, match=rf"actor_rollout_ref\.rollout\.val_kwargs: sampling {field}="):
         check_mupo_config(cfg)
     check_mupo_config(compose(README_OVERRIDES + estimator))  # verl's defaults pass
+
+
+# ---- every numeric setting has a range, checked at construction, with the paper's value inside
+
+
+def _numeric_fields():
+    keys = set()
+    for klass, prefix in ((MupoConfig, ""), (EmbedderConfig, "embedder.")):
+        for f in dataclasses.fields(klass):
+            if any(t in str(f.type) for t in ("int", "float")):
+                keys.add(prefix + f.name)
+    return keys
+
+
+def test_every_numeric_setting_has_a_range_holding_the_papers_value():
+    from verl_mupo.config import SETTING_RANGES
+
+    assert set(SETTING_RANGES) == _numeric_fields()
+    defaults = _flat(MupoConfig().to_dict())
+    for key, spec in SETTING_RANGES.items():
+        assert defaults[key] is None or defaults[key] in spec, (key, defaults[key], spec.text())
+    # the authors' exponential schedule and 7B script's values are inside too
+    MupoConfig(lambda_schedule="exponential", lambda_decay_rate=9e-3, num_groups=2, min_group_size=4, lambda_max=0.2)
+
+
+@pytest.mark.parametrize("kw, key, rng", [
+    ({"beta": 1e308}, "beta", "[0, 4]"),  # advantages became inf
+    ({"beta": 50.0}, "beta", "[0, 4]"),  # advantages up to 1.3e11
+    ({"beta": 4.5}, "beta", "[0, 4]"),
+    ({"diversity_scale": 1e300}, "diversity_scale", "[0, 5]"),
+    ({"reward_composition": "additive", "lambda_max": 1e300}, "lambda_max", "[0, 1]"),
+    ({"lambda_schedule": "exponential", "lambda_decay_rate": 50.0}, "lambda_decay_rate", "[0, 1]"),
+    ({"num_groups": 1000}, "num_groups", "[1, 16]"),
+    ({"min_group_size": 10**6}, "min_group_size", "[2, 64]"),
+    ({"seed": 2**40}, "seed", "[0, 4294967295]"),
+    ({"n_init": 3_000_000}, "n_init", "[1, 100]"),
+    ({"max_iter": 10**9}, "max_iter", "[1, 1000]"),
+])
+def test_a_value_outside_its_range_names_the_key_and_the_range(kw, key, rng):
+    with pytest.raises(ConfigError, match=rf"algorithm\.mupo\.{key}: must be in {re.escape(rng)} \(.*\), got"):
+        MupoConfig(**kw)
+
+
+@pytest.mark.parametrize("key, value, rng", [
+    ("batch_size", 10**9, "[1, 4096]"), ("max_length", 10**9, "[1, 131072]"), ("num_actors", 10**6, "[1, 1024]"),
+    ("gpu_share", 1e-300, "[0.01, 1]"), ("gpu_share", 2.0, "[0.01, 1]"), ("start_timeout_s", 1e300, "(0, 86400]"),
+    ("start_timeout_s", 0.0, "(0, 86400]"),
+])
+def test_an_embedder_value_outside_its_range_names_the_key_and_the_range(key, value, rng):
+    with pytest.raises(ConfigError, match=rf"algorithm\.mupo\.embedder\.{key}: must be in {re.escape(rng)}"):
+        MupoConfig.from_mapping({"embedder": {key: value}})
+
+
+def test_beta_1e308_stops_at_start_up():
+    """It passed the start-up checks and the dry run, then made every advantage inf."""
+    cfg = compose(README_OVERRIDES + ["trainer.device=cpu", "algorithm.mupo.beta=1e308"])
+    with pytest.raises(ConfigError, match=r"algorithm\.mupo\.beta: must be in \[0, 4\]"):
+        run_settings(cfg)
+
+
+def test_docs_table_lists_each_range():
+    from verl_mupo.config import SETTING_RANGES
+
+    text = (ROOT / "docs" / "algorithm.md").read_text()
+    section = text[text.index("## 6. Settings"):]
+    ranges = {}
+    for line in section.splitlines():
+        m = re.match(r"\|\s*`([\w.]+)`\s*\|\s*`[^`]*`\s*\|\s*([^|]*?)\s*\|", line)
+        if m:
+            ranges[m.group(1)] = m.group(2)
+    assert set(ranges) == set(_flat(MupoConfig().to_dict()))
+    for key, cell in ranges.items():
+        if key in SETTING_RANGES:
+            assert cell.startswith(SETTING_RANGES[key].text()), (key, cell)
+        else:
+            assert cell == "-", (key, cell)

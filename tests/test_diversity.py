@@ -101,3 +101,44 @@ def test_group_stage_refuses_non_binary_accuracy():
     acc[0] = 0.9
     with pytest.raises(ValueError, match="binary accuracy"):
         run_group_stage(x, idx, acc, MupoConfig(), lam=0.3)
+
+
+def test_an_all_zero_embedding_row_is_refused_as_the_partition_refuses_it():
+    """diversity_bonus returned 1.0 for a zero row while constrained_partition refused it: one check now."""
+    from verl_mupo import constrained_partition
+
+    emb = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    index, labels, correct = [0, 0, 0, 0], [0, 0, 1, 1], [1, 1, 1, 1]
+    with pytest.raises(ValueError, match=r"embedding row\(s\) \[1\] are all zeros") as div_err:
+        diversity_bonus(emb, index, labels, correct)
+    with pytest.raises(ValueError, match=r"embedding row\(s\) \[1\] are all zeros") as part_err:
+        constrained_partition(emb, index, 2, 2)
+    assert str(div_err.value) == str(part_err.value)
+    # a zero row left out of clustering (label -1, verl's padding) is nobody's neighbour: no error
+    out = diversity_bonus(emb, index, [0, -1, 1, 1], correct)
+    assert out[1] == 0 and out[0] > 0
+
+
+def _stage_batch():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(12, 4)), np.repeat([0, 1], 6), np.tile([1, 1, 0, 1, 0, 1], 2)
+
+
+def test_group_stage_outputs_that_blow_up_name_the_setting():
+    """diversity_scale=1e300 (or lambda 1e300) used to pass the group stage and stop in the estimator
+    with a message that blamed the reward function or the KL penalty."""
+    emb, index, acc = _stage_batch()
+    ok = MupoConfig(num_groups=2, min_group_size=2)
+    assert np.isfinite(run_group_stage(emb, index, acc, ok, 0.4).score_delta).all()
+    blown = MupoConfig(num_groups=2, min_group_size=2)
+    object.__setattr__(blown, "diversity_scale", 1e300)  # past MupoConfig's own range check
+    with pytest.raises(ValueError, match=r"diversity terms are NaN or inf, produced by algorithm\.mupo\.diversity_scale=1e\+300"):
+        run_group_stage(emb, index, acc, blown, 0.4)
+    for composition in ("convex", "additive"):
+        cfg = MupoConfig(num_groups=2, min_group_size=2, reward_composition=composition)
+        with pytest.raises(ValueError, match=r"reward changes .* produced by lambda=1e\+300 \(algorithm\.mupo\.lambda_max"):
+            run_group_stage(emb, index, acc, cfg, 1e300)
+    huge_beta = MupoConfig(num_groups=2, min_group_size=2)
+    object.__setattr__(huge_beta, "beta", 1e308)
+    with pytest.raises(ValueError, match=r"algorithm\.mupo\.beta"):
+        run_group_stage(emb, index, acc, huge_beta, 0.4)

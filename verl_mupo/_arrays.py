@@ -93,6 +93,17 @@ def check_positive(name: str, value, allow_zero: bool) -> float:
     return v
 
 
+def check_finite_result(values, what: str, cause: str, dtype=None) -> None:
+    """Raise ValueError if ``values`` (a numpy array; cast to ``dtype`` first when given, as its reader
+    will) holds NaN or inf: a result computed from checked inputs that still blew up. The message says
+    how many of ``what`` and names ``cause``, the setting that produced them."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = np.isfinite(np.asarray(values) if dtype is None else np.asarray(values).astype(dtype))
+    if not ok.all():
+        raise ValueError(f"{int((~ok).sum())} of {ok.size} {what} are NaN or inf, produced by {cause}; "
+                         "MUPO stops here rather than train on them")
+
+
 def check_integer(name: str, value, minimum: int | None = None) -> int:
     """``value`` as an int after checking it is an integer (a Python or numpy int, or a float with an
     integral value such as 3.0; never a bool or a string) ``>= minimum``."""
@@ -231,3 +242,18 @@ def unit_rows(embeddings) -> tuple[np.ndarray, np.ndarray]:
         norms[bad] = np.sqrt(np.einsum("ij,ij->i", x[bad], x[bad]))
     nonzero = norms > 0
     return x / np.where(nonzero, norms, 1)[:, None], nonzero
+
+
+def check_nonzero_rows(nonzero: np.ndarray, used: np.ndarray | None = None) -> None:
+    """Refuse all-zero embedding rows among the ``used`` ones (``(B,)`` bool; default: every row):
+    a zero row has no direction, so its cosine to anything is undefined. ``nonzero`` is
+    :func:`unit_rows`' second output. The one check of this, for the partition and the diversity
+    bonus alike.
+
+    Raises:
+        ValueError: naming the first zero rows."""
+    zero = np.nonzero(~nonzero if used is None else (used & ~nonzero))[0]
+    if len(zero):
+        raise ValueError(f"embedding row(s) {zero[:5].tolist()}{'...' if len(zero) > 5 else ''} are all zeros; cosine "
+                         "geometry is undefined for them (the embedder, algorithm.mupo.embedder.*, returned no "
+                         "direction). Give such rows label -1 / valid=False to leave them out")

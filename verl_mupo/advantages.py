@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from verl_mupo._arrays import as_numpy, check_bool, check_positive, floats_like, group_labels, is_tensor, prompt_ids
+from verl_mupo._arrays import (as_numpy, check_bool, check_finite_result, check_positive, floats_like, group_labels, is_tensor,
+                               prompt_ids)
 
 __all__ = ["compute_mupo_advantages", "load_balance_weights"]
 
@@ -59,7 +60,15 @@ def load_balance_weights(index, labels, beta: float = 1.0) -> np.ndarray:
     k_p = np.bincount(prompt, weights=(first_of_group & clustered).astype(np.float64))
     w = np.ones(len(lab), dtype=np.float64)
     c = clustered
-    w[c] = ((n_p[prompt[c]] / k_p[prompt[c]]) / group_size[c]) ** beta
+    with np.errstate(over="ignore", under="ignore"):
+        w[c] = ((n_p[prompt[c]] / k_p[prompt[c]]) / group_size[c]) ** beta
+    if not np.isfinite(w).all() or (c.any() and w[c].min() == 0):
+        ratio = (n_p[prompt[c]] / k_p[prompt[c]]) / group_size[c]
+        raise ValueError(
+            f"load-balancing weights (mean group size / group size) ** beta overflow or vanish at beta={beta} "
+            f"(algorithm.mupo.beta): size ratios from {ratio.min():.3g} to {ratio.max():.3g} give weights "
+            f"{ratio.min():.3g}**beta to {ratio.max():.3g}**beta; lower algorithm.mupo.beta (paper: 1)"
+        )
     return w
 
 
@@ -95,7 +104,9 @@ def compute_mupo_advantages(
     Raises:
         ValueError: NaN/inf scores, arrays of different lengths, mixed kinds of prompt ids,
             non-integer labels or labels below -1, ``beta`` or ``epsilon`` out of range,
-            ``norm_adv_by_std`` not a bool (the string ``"false"`` would count as true).
+            ``norm_adv_by_std`` not a bool (the string ``"false"`` would count as true), weights that
+            overflow at this ``beta``, or advantages that come out NaN/inf (the message names
+            ``algorithm.mupo.beta``; :class:`verl_mupo.config.MupoConfig` keeps beta in [0, 4]).
     """
     beta = check_positive("beta (algorithm.mupo.beta)", beta, allow_zero=True)
     epsilon = check_positive("epsilon", epsilon, allow_zero=False)
@@ -144,6 +155,8 @@ def compute_mupo_advantages(
                 adv = s_cpu - means[gid_t]
             adv = adv * torch.from_numpy(weights).to(s.dtype)
             adv[torch.from_numpy(constant[gid])] = 0.0
+            check_finite_result(adv.numpy(), "advantages", f"beta={beta} (algorithm.mupo.beta: load-balancing "
+                                f"weights up to {weights.max():.3g})")
     out = floats_like(adv.numpy(), scores)
     if return_weights:
         return out, (torch.from_numpy(weights).to(device=scores.device, dtype=s.dtype) if was_tensor else weights)

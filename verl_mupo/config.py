@@ -21,13 +21,13 @@ import math
 import numbers
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from verl_mupo.diversity import check_lambda_schedule, diversity_weight
 
 __all__ = [
     "MupoConfig", "EmbedderConfig", "ConfigError", "DEFAULT_EMBEDDING_MODEL", "PLACEMENTS", "mupo_mode",
-    "resolve_placement", "run_settings", "trainer_has_gpus",
+    "resolve_placement", "run_settings", "trainer_has_gpus", "SettingRange", "SETTING_RANGES",
 ]
 
 EMBED_TEXT_MODES = ("reasoning", "response")
@@ -67,6 +67,64 @@ def _default(table: dict, key: str):
 def _check(cond: bool, key: str, msg: str) -> None:
     if not cond:
         raise ConfigError(f"algorithm.mupo.{key}: {msg}")
+
+
+class SettingRange(NamedTuple):
+    """The range of a numeric ``algorithm.mupo`` setting: ``low`` .. ``high``, each end included
+    unless ``low_open`` / ``high_open``; ``why`` says what the bounds protect."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+    why: str = ""
+
+    def text(self) -> str:
+        """``[0, 4]``, ``(0, 1]``...: the range as docs/algorithm.md's settings table writes it."""
+        num = lambda v: str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(v)  # noqa: E731
+        return f"{'(' if self.low_open else '['}{num(self.low)}, {num(self.high)}{')' if self.high_open else ']'}"
+
+    def __contains__(self, value) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+
+#: The range of every numeric MUPO setting (the one home of these bounds: ``MupoConfig`` and
+#: ``EmbedderConfig`` check them at construction, docs/algorithm.md's table lists them and a test
+#: keeps the two equal). Each holds the paper's and the authors' values with room for ablations, and
+#: stops short of what makes a step blow up; how each was chosen is in docs/algorithm.md, section 6.
+SETTING_RANGES: dict[str, SettingRange] = {
+    "num_groups": SettingRange(1, 16, why="K groups per prompt; 1 is GRPO, the paper's ablation goes to 5"),
+    "min_group_size": SettingRange(2, 64, why="a group of one response has no baseline to compare with"),
+    "beta": SettingRange(0, 4, why="the smallest group's weight is (n / (K G_min)) ** beta: 7.7 at beta=4 with "
+                                   "the paper's n=15, K=3, G_min=3, 1.3e11 at beta=50; 0 switches the weights off"),
+    "lambda_max": SettingRange(0, 1, why="the diversity weight; the paper anneals 0.4 -> 0.1"),
+    "lambda_min": SettingRange(0, 1, why="the diversity weight; the paper anneals 0.4 -> 0.1"),
+    "lambda_decay_rate": SettingRange(0, 1, why="per step; the authors use 9e-3, 1 already divides lambda by e "
+                                                "every step"),
+    "diversity_scale": SettingRange(0, 5, why="the diversity term is at most lambda * diversity_scale * 2 (a "
+                                              "cosine distance is at most 2): 10 accuracy units at 5"),
+    "format_weight": SettingRange(0, 1, high_open=True, why="a share of the reward; 1 would leave no accuracy"),
+    "filter_low": SettingRange(0, 1, why="a mean accuracy"),
+    "filter_high": SettingRange(0, 1, why="a mean accuracy"),
+    "seed": SettingRange(0, 2**32 - 1, why="numpy's seed range"),
+    "n_init": SettingRange(1, 100, why="k-means restarts per prompt, each a clustering of every prompt"),
+    "max_iter": SettingRange(1, 1000, why="Lloyd iterations per restart; a few dozen converge"),
+    "embedder.batch_size": SettingRange(1, 4096, why="texts per forward pass"),
+    "embedder.max_length": SettingRange(1, 131072, why="tokens per text; capped further at the model's own limit"),
+    "embedder.num_actors": SettingRange(1, 1024, why="service actors (null: one per GPU bundle)"),
+    "embedder.gpu_share": SettingRange(0.01, 1, why="a share of one GPU bundle for Ray's bookkeeping"),
+    "embedder.start_timeout_s": SettingRange(0, 86400, low_open=True, why="seconds; a day at most"),
+}
+
+
+def _check_range(obj, name: str, key: str) -> None:
+    """``obj.<name>`` (a number, or ``None`` where the setting allows it) inside ``SETTING_RANGES[key]``."""
+    value = getattr(obj, name)
+    spec = SETTING_RANGES[key]
+    if value is not None and value not in spec:
+        raise ConfigError(f"algorithm.mupo.{key}: must be in {spec.text()} ({spec.why}), got {value}")
 
 
 def pkg_module(model: str) -> str | None:
@@ -174,14 +232,10 @@ class EmbedderConfig:
         pkg_module(self.model)
         _check(self.device is None or bool(DEVICE_PATTERN.match(self.device)), "embedder.device",
                f"must be null, cpu, cuda, cuda:<n>, mps, xpu[:<n>] or npu[:<n>], got {self.device!r}")
-        _check(self.batch_size >= 1, "embedder.batch_size", f"must be >= 1, got {self.batch_size}")
-        _check(self.max_length >= 1, "embedder.max_length", f"must be >= 1, got {self.max_length}")
+        for name in ("batch_size", "max_length", "num_actors", "gpu_share", "start_timeout_s"):
+            _check_range(self, name, f"embedder.{name}")
         _check(self.dtype in DTYPES, "embedder.dtype", f"must be one of {DTYPES}, got {self.dtype!r}")
         _check(self.placement in PLACEMENTS, "embedder.placement", f"must be one of {PLACEMENTS}, got {self.placement!r}")
-        _check(self.num_actors is None or self.num_actors >= 1, "embedder.num_actors",
-               f"must be null or >= 1, got {self.num_actors}")
-        _check(0 < self.gpu_share <= 1, "embedder.gpu_share", f"must be in (0, 1], got {self.gpu_share}")
-        _check(self.start_timeout_s > 0, "embedder.start_timeout_s", f"must be > 0, got {self.start_timeout_s}")
 
 
 _INT_KEYS = ("num_groups", "min_group_size", "seed", "n_init", "max_iter")
@@ -246,16 +300,13 @@ class MupoConfig:
             for name in keys:
                 _typed(self, name, kind, name)
         _typed(self, "lambda_decay_rate", "float", "lambda_decay_rate", optional=True)
-        _check(self.num_groups >= 1, "num_groups", f"must be >= 1, got {self.num_groups}")
-        _check(self.min_group_size >= 2, "min_group_size",
-               f"must be >= 2 (a group of one response has no baseline to compare with), got {self.min_group_size}")
-        _check(self.beta >= 0, "beta", f"must be >= 0 (0 switches load balancing off), got {self.beta}")
+        for name in ("num_groups", "min_group_size", "beta", "lambda_max", "lambda_min", "lambda_decay_rate",
+                     "diversity_scale", "format_weight", "seed", "n_init", "max_iter"):
+            _check_range(self, name, name)
         try:  # the schedule's checks live with the schedule (verl_mupo.diversity)
             check_lambda_schedule(self.lambda_max, self.lambda_min, self.lambda_schedule, self.lambda_decay_rate)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-        _check(self.diversity_scale >= 0, "diversity_scale", f"must be >= 0, got {self.diversity_scale}")
-        _check(0 <= self.format_weight < 1, "format_weight", f"must be in [0, 1), got {self.format_weight}")
         _check(self.reward_composition in COMPOSITIONS, "reward_composition",
                f"must be one of {COMPOSITIONS}, got {self.reward_composition!r}")
         if self.reward_composition == "convex":
@@ -263,10 +314,9 @@ class MupoConfig:
                    "with reward_composition=convex, format_weight + lambda_max must be <= 1 "
                    f"(got {self.format_weight} + {self.lambda_max})")
         _check(self.embed_text in EMBED_TEXT_MODES, "embed_text", f"must be one of {EMBED_TEXT_MODES}, got {self.embed_text!r}")
-        _check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
-        _check(self.n_init >= 1, "n_init", f"must be >= 1, got {self.n_init}")
-        _check(self.max_iter >= 1, "max_iter", f"must be >= 1, got {self.max_iter}")
-        _check(0 <= self.filter_low < self.filter_high <= 1, "filter_low",
+        _check_range(self, "filter_low", "filter_low")
+        _check_range(self, "filter_high", "filter_high")
+        _check(self.filter_low < self.filter_high, "filter_low",
                f"need 0 <= filter_low < filter_high <= 1, got filter_low={self.filter_low}, filter_high={self.filter_high}")
         _check(isinstance(self.embedder, EmbedderConfig), "embedder", "must be a mapping of embedder settings")
 

@@ -18,6 +18,7 @@ import numpy as np
 from verl_mupo._arrays import (
     check_binary_accuracy,
     check_integer,
+    check_nonzero_rows,
     check_number,
     floats_like,
     group_labels,
@@ -66,11 +67,13 @@ def diversity_bonus(embeddings, index, labels, correct):
 
     Raises:
         ValueError: arrays of different lengths, mixed kinds of prompt ids, non-integer labels or
-            labels below -1, ``correct`` not 0 or 1, NaN/inf embeddings.
+            labels below -1, ``correct`` not 0 or 1, NaN/inf embeddings, an all-zero embedding row
+            with a label >= 0 (as :func:`verl_mupo.partition.constrained_partition` refuses it).
     """
-    x = unit_rows(embeddings)[0]
+    x, nonzero = unit_rows(embeddings)
     b = x.shape[0]
     lab = group_labels(labels, b)
+    check_nonzero_rows(nonzero, lab >= 0)
     acc = check_binary_accuracy(correct, b, "correct")
     prompt, num_prompts = prompt_ids(index, b)
     if b == 0:

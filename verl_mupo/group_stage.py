@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from verl_mupo._arrays import as_numpy, check_binary_accuracy, one_per_row, prompt_ids
+from verl_mupo._arrays import as_numpy, check_binary_accuracy, check_finite_result, one_per_row, prompt_ids
 from verl_mupo.advantages import load_balance_weights
 from verl_mupo.config import MupoConfig
 from verl_mupo.diversity import diversity_bonus, mean_pairwise_distance
@@ -84,6 +84,11 @@ def run_group_stage(
         lam: diversity weight lambda for this step (:func:`verl_mupo.diversity.diversity_weight`).
         valid: optional ``(B,)`` bool; invalid rows (verl's padding) get label -1, weight 1, no bonus.
         embed_seconds: time the caller spent embedding, reported as ``mupo/time_embed_s``.
+
+    Raises:
+        ValueError: bad inputs; load-balancing weights, diversity terms or reward changes that come
+            out NaN/inf in float32 (the message names ``algorithm.mupo.beta``, ``diversity_scale`` or
+            ``lambda_max``), so a blown-up setting is not blamed on the reward function later.
     """
     if not isinstance(config, MupoConfig):
         raise TypeError(f"config must be a MupoConfig (MupoConfig.from_mapping(...) builds one), got {type(config).__name__}")
@@ -104,7 +109,8 @@ def run_group_stage(
     t1 = time.perf_counter()
     weights = load_balance_weights(index, labels, config.beta)
     d = as_numpy(diversity_bonus(embeddings, index, labels, acc)).astype(np.float64)
-    div = float(config.diversity_scale) * d
+    with np.errstate(over="ignore"):  # checked below, naming the setting
+        div = float(config.diversity_scale) * d
     prompt, num_prompts = prompt_ids(index, b)
     multi = part.num_groups[prompt] > 1  # rows whose prompt has more than one group
     n_valid = np.bincount(prompt[mask], minlength=num_prompts)
@@ -116,11 +122,19 @@ def run_group_stage(
         filtered_p = has_rows & ((mean_acc <= config.filter_low) | (mean_acc >= config.filter_high))
     else:
         filtered_p = np.zeros(num_prompts, dtype=bool)
-    if config.reward_composition == "convex":
-        delta = lam * (div - acc)
-    else:
-        delta = lam * div
-    delta = np.where(multi & mask, delta, 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below, naming the setting
+        delta = lam * (div - acc) if config.reward_composition == "convex" else lam * div
+        delta = np.where(multi & mask, delta, 0.0)
+    # the advantages' inputs, as the estimator will read them (float32): finite, or an error naming the
+    # setting behind them (the ranges of MupoConfig keep them finite; lam and a config built around
+    # those checks are not)
+    check_finite_result(div, "diversity terms", f"algorithm.mupo.diversity_scale={config.diversity_scale}",
+                        np.float32)
+    check_finite_result(delta, "reward changes lambda * (diversity - acc)"
+                        if config.reward_composition == "convex" else "reward changes lambda * diversity",
+                        f"lambda={lam} (algorithm.mupo.lambda_max={config.lambda_max}, lambda_min="
+                        f"{config.lambda_min}) times algorithm.mupo.diversity_scale={config.diversity_scale}",
+                        np.float32)
     t2 = time.perf_counter()
 
     sizes = np.concatenate([s for s in part.group_sizes if s is not None and len(s)] or [np.zeros(0)])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from verl_mupo._arrays import as_numpy, check_integer, group_labels, group_rows, like_input, one_per_row, prompt_ids, unit_rows
+from verl_mupo._arrays import as_numpy, check_integer, check_nonzero_rows, group_labels, group_rows, like_input, one_per_row, prompt_ids, unit_rows
 
 __all__ = ["constrained_partition", "effective_num_groups", "partition_inertia", "PartitionResult"]
 
@@ -108,8 +108,7 @@ def constrained_partition(
     seed = _int_arg("seed", seed, 0)
     x, nonzero = unit_rows(embeddings)
     mask = np.ones(len(x), dtype=bool) if valid is None else one_per_row(valid, "valid", len(x)).astype(bool)
-    if not np.all(nonzero[mask]):
-        raise ValueError("an embedding row is all zeros; cosine geometry is undefined for it")
+    check_nonzero_rows(nonzero, mask)
 
     prompt, num_prompts = prompt_ids(index, len(x))
     labels = np.full(len(x), -1, dtype=np.int64)
