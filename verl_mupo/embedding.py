@@ -11,15 +11,16 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import threading
 from typing import Protocol, Sequence
 
 import numpy as np
 
-from verl_mupo.config import DEFAULT_EMBEDDING_MODEL, EmbedderConfig, device_type, pkg_module
+from verl_mupo.config import DEFAULT_EMBEDDING_MODEL, ConfigError, EmbedderConfig, device_type, pkg_module
 
 __all__ = ["Embedder", "SentenceTransformerEmbedder", "EmbedderLoadError", "EmbedderDeviceError", "get_embedder",
-           "resolve_model_path", "check_device", "check_texts", "model_token_limit"]
+           "resolve_model_path", "check_device", "check_texts", "model_token_limit", "model_resolves", "valid_unicode"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,16 +109,83 @@ def check_device(device: str) -> str:
     )
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with its surrogate code points made valid: a high surrogate followed by a low one
+    becomes the character the pair encodes (``"\\ud83d\\ude00"`` -> U+1F600), a lone surrogate becomes
+    U+FFFD, the replacement character. Text without surrogates is returned as it is.
+
+    A lone surrogate cannot be encoded as UTF-8, so the tokenizer refused the whole batch with a raw
+    ``TypeError``; one such character in a decoded response (a model that emits half of a pair, a
+    byte-level decode gone wrong) must not stop a training step, and U+FFFD is what every
+    UTF-8 decoder puts in place of an unreadable character."""
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def check_texts(texts) -> list[str]:
-    """``texts`` as a list of strings, or a TypeError: a bare string would otherwise be embedded
-    character by character."""
+    """``texts`` as a list of strings (lone surrogates replaced by U+FFFD, :func:`valid_unicode`), or
+    a TypeError: a bare string would otherwise be embedded character by character."""
     if isinstance(texts, (str, bytes)):
         raise TypeError("encode takes a list of texts, got a single string; wrap it in a list: encode([text])")
     texts = list(texts)
     bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
     if bad:
         raise TypeError(f"encode takes a list of strings, got {len(bad)} non-string item(s) ({', '.join(sorted(set(bad)))})")
-    return texts
+    return [valid_unicode(t) for t in texts]
+
+
+def _looks_like_path(model: str) -> bool:
+    """A model setting meant as a local path: absolute, ``./``, ``../``, ``~``, or more than one ``/``
+    (a hub id is ``org/name``)."""
+    return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
+
+
+def model_resolves(model: str) -> str | None:
+    """``None`` if the ``algorithm.mupo.embedder.model`` setting can name a model here, else the
+    error line to show at start-up (before verl starts Ray or loads the policy).
+
+    - ``pkg://<module>``: the module imports and gives ``get_model_path()``, an existing folder;
+    - a local path (absolute, ``./``, ``../``, ``~`` or deeper than ``org/name``): an existing folder;
+    - a hub id (``org/name``, or a bare name): an existing folder of that name, else in the Hugging
+      Face cache when the hub is switched off (``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1``);
+      online, it is left to the loader (it may download it).
+
+    Loads nothing and imports neither torch nor sentence-transformers."""
+    key = "algorithm.mupo.embedder.model"
+    try:
+        path = resolve_model_path(model)
+    except (ConfigError, EmbedderLoadError) as e:
+        return str(e)
+    if model.startswith("pkg://"):
+        return None if os.path.isdir(path) else f"{key}={model}: get_model_path() gave {path}, which is not a folder"
+    expanded = os.path.expanduser(model)
+    if os.path.isdir(expanded):
+        return None
+    if _looks_like_path(model):
+        return (f"{key}={model}: no such folder" + (" (it is a file; give the model's folder)" if os.path.exists(expanded)
+                                                     else "") + f"; give a sentence-transformers model folder or a hub id "
+                f"such as {DEFAULT_EMBEDDING_MODEL}")
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+    if not offline:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - sentence-transformers brings it
+        return None
+    # sentence-transformers also tries a bare name under sentence-transformers/
+    repos = [model] if "/" in model else [model, f"sentence-transformers/{model}"]
+    try:
+        if any(isinstance(try_to_load_from_cache(r, f), str) for r in repos for f in ("config.json", "modules.json")):
+            return None
+    except ValueError:  # not a valid hub id either (huggingface_hub's HFValidationError)
+        pass
+    return (f"{key}={model}: not in the Hugging Face cache, and the hub is switched off here (HF_HUB_OFFLINE=1); "
+            f"download it on a machine with hub access (`huggingface-cli download {model} --local-dir DIR`) and set "
+            f"{key}=DIR")
 
 
 def model_token_limit(model) -> int | None:
@@ -208,7 +276,7 @@ class SentenceTransformerEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """``(n, d)`` float32 unit rows, in input order. ``texts`` must be a list of strings (a bare
-        string raises TypeError)."""
+        string raises TypeError); a lone surrogate in a text is embedded as U+FFFD (:func:`valid_unicode`)."""
         texts = check_texts(texts)
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
