@@ -42,16 +42,31 @@ class Case:
     peers: dict | None = None
 
 
+_VALUE_RULE = "issue 19's value rule: arithmetic left to do on literal numbers is not a final answer (docs/grader.md)"
+#: rows of cases.tsv whose label a later rule changed, keyed by ``ref``: (new expected, why). The data
+#: file is kept as written (its owner may fold these in); the table graded is the relabelled one.
+RELABELLED: dict[str, tuple[int, str]] = {
+    "cases.tsv:34": (0, _VALUE_RULE + ": 3 \\times 2 for 6"),
+    "cases.tsv:36": (0, _VALUE_RULE + ": 6^2 for 36"),
+    "cases.tsv:42": (0, _VALUE_RULE + ": 2\\sqrt{25} for 10 (a root whose value is a whole number)"),
+    "cases.tsv:43": (0, _VALUE_RULE + ": 2\\sqrt{1} for 2"),
+    "cases.tsv:71": (0, _VALUE_RULE + ": 2^{10} for 1024"),
+}
+
+
 def load_table() -> list[Case]:
-    """Our table (``cases.tsv``); each answer is graded as ``<think>..</think> \\boxed{answer}``."""
+    """Our table (``cases.tsv``, with :data:`RELABELLED` applied); each answer is graded as
+    ``<think>..</think> \\boxed{answer}``."""
     with open(DATA / "cases.tsv", encoding="utf-8") as f:
         rows = list(csv.reader((line for line in f if not line.startswith("#")), delimiter="\t",
                                quoting=csv.QUOTE_NONE))
     header, rows = rows[0], rows[1:]
     assert header == ["category", "expected", "ground_truth", "answer", "extra_info", "note"], header
-    return [Case("ours", cat, int(exp), gt, ans, json.loads(extra) if extra else None, note,
-                 THINK + "\\boxed{" + ans + "}", f"cases.tsv:{i + 5}")
-            for i, (cat, exp, gt, ans, extra, note) in enumerate(rows)]
+    cases = [Case("ours", cat, int(exp), gt, ans, json.loads(extra) if extra else None, note,
+                  THINK + "\\boxed{" + ans + "}", f"cases.tsv:{i + 5}")
+             for i, (cat, exp, gt, ans, extra, note) in enumerate(rows)]
+    return [dataclasses.replace(c, expected=RELABELLED[c.ref][0], note=RELABELLED[c.ref][1]) if c.ref in RELABELLED
+            else c for c in cases]
 
 
 def _jsonl(name: str) -> tuple[dict, list[dict]]:
@@ -96,6 +111,8 @@ _TWICE = ("outside ViRL39K", "the ground truth is escaped twice (\\\\left) and h
 _FALSE_CLAIM = ("stricter on purpose", "the answer is a false chain (1/2 = 10/9, 1/3 \\approx 1.3, 5+5+1 = 1/3): "
                 "two constant sides differ beyond rounding, so no side of it is the answer (docs/grader.md)")
 PEER_REVIEW: dict[str, tuple[str, str]] = {
+    "tests/test_all.py:130": ("stricter on purpose", "issue 19's value rule: (9+1) for 10 is arithmetic left to do "
+                              "on literal numbers, not a final answer (docs/grader.md)"),
     "tests/test_all.py:132": ("outside ViRL39K", "free-text extraction: the case is about $ delimiters across lines; "
                               "boxed, 'Answer 9' reads 9"),
     "tests/test_all.py:133": ("outside ViRL39K", "free-text extraction: \\( delimiters across lines; boxed, "

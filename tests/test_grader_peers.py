@@ -8,7 +8,7 @@ import pytest
 
 from grader_cases import PEER_REVIEW, disagreements, load_math_verify, load_mathruler
 
-MEASURED = {"math-verify": (269, 235), "mathruler": (2316, 2316)}
+MEASURED = {"math-verify": (269, 234), "mathruler": (2316, 2316)}  # 235 before issue 19: (9+1) for 10 is now wrong
 
 
 @pytest.fixture(scope="module", params=["math-verify", "mathruler"])

@@ -65,6 +65,7 @@ from verl_mupo.grading.settings import GraderSettingsError
 from verl_mupo.grading.structure import (bracketed, has_relation, relation_interval, split_name, strip_point_name,
                                          top_level_parts, union_parts)
 from verl_mupo.grading.units import same_count_word, split_count_word, split_unit
+from verl_mupo.grading.values import copied_from_question, is_number_value, unevaluated
 from verl_mupo.grading.visible import visible
 from verl_mupo.text import has_valid_format
 
@@ -187,6 +188,8 @@ def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
             return True
     if has_relation(p) != has_relation(g):
         return False  # \ge 5, \ne 5, x > 5, 8 \approx 9 state a relation, not the value 5
+    if is_number_value(g) and unevaluated(p) is not None:
+        return False  # 2^{10} for 1024: arithmetic left to do is not a final answer (grading/values.py)
     pg, gg = union_parts(p), union_parts(g)
     if len(pg) > 1 or len(gg) > 1:
         return len(pg) == len(gg) and _same_collection(pg, gg, oracle)
@@ -308,6 +311,9 @@ def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) 
     yn = yes_no(g)
     if yn is not None:
         return yes_no(p) == yn
+    question = info.get("question")
+    if isinstance(question, str) and not option_texts(info) and copied_from_question(p, g, question):
+        return False  # the question's own expression restated (grading/values.py)
     return _decide(p, g, oracle)
 
 
