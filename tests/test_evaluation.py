@@ -6,6 +6,7 @@ import contextlib
 import io
 import itertools
 import json
+import re
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -204,3 +205,51 @@ def test_missing_paths_and_steps_are_one_line_errors(tmp_path):
     _write_dump(tmp_path / "1.jsonl", {"MMStar": [[1]]})
     _assert_one_line_error(_cli(tmp_path, "--step", "3"), "--step 3", "[1]")
     assert main([str(tmp_path), "-k", "1"]) == 0
+
+
+# ---- issue 20: acc@4 kept where the samples allow, aliases of one benchmark counted once
+
+
+def test_acc4_is_kept_for_benchmarks_with_enough_samples_and_the_others_are_named(tmp_path):
+    """One benchmark with n=2 used to drop acc@4 for every benchmark, without a word."""
+    _write_dump(tmp_path / "3.jsonl", {
+        "MathVista_MINI": [[1, 0, 0, 0], [0, 0, 0, 0]],
+        "MathVerse_MINI_Vision_Only": [[1, 0, 0, 0]],
+        "MMStar": [[0, 1], [1, 1]],
+    })
+    out = _cli(tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if line and not line.startswith(" ")}
+    assert rows["benchmark"][:2] == ["acc@1", "acc@4"]
+    assert rows["MathVista_MINI"][:2] == ["12.50", "50.00"] and rows["math_avg"][1] == "75.00"
+    assert rows["MMStar"][:2] == ["75.00", "-"] and rows["general_avg"][1] == "-"
+    assert "acc@4 not reported for MMStar (n=2), general_avg: it needs at least 4 samples per prompt" in out.stdout
+
+
+def test_aliases_of_one_benchmark_count_once_in_the_average():
+    """MathVista_MINI and mathvista are one catalog benchmark (as the report merges them): the math
+    average used to count MathVista twice."""
+    counts = {"MathVista_MINI": {"p": [4, 4], "q": [4, 0]}, "mathvista": {"r": [4, 4]},
+              "MathVerse_MINI_Vision_Only": {"s": [4, 0]}}
+    table = {r.name: r for r in evaluate(counts, ks=(1,))}
+    assert table["MathVista_MINI"].acc[1] == 0.5 and table["mathvista"].acc[1] == 1.0  # rows kept apart
+    # MathVista pooled over its 3 prompts: 2/3; MathVerse 0: mean 1/3 (not (0.5 + 1 + 0) / 3 = 0.5)
+    assert table["math_avg"].acc[1] == pytest.approx(1 / 3)
+    assert table["math_avg"].members == ("MathVerse_MINI_Vision_Only", "MathVista_MINI+mathvista")
+    assert table["math_avg"].prompts == 4
+
+
+def test_a_truncated_or_foreign_embeddings_file_is_an_error_naming_it(tmp_path):
+    emb = np.eye(3, dtype=np.float32)
+    path = write_embeddings(tmp_path, 2, emb, ["p", "p", "q"], ["A", "A", "B"], [1.0, 0.0, 1.0])
+    data = path.read_bytes()
+    for cut in (10, len(data) // 2, len(data) - 30):
+        path.write_bytes(data[:cut])
+        with pytest.raises(EvaluationError, match=rf"{re.escape(str(path))}: not a readable embeddings file"):
+            read_embeddings(path)
+    np.save(tmp_path / "one.npy", emb)
+    with pytest.raises(EvaluationError, match="not an .npz archive"):
+        read_embeddings(tmp_path / "one.npy")
+    np.savez(tmp_path / "other.npz", x=emb)
+    with pytest.raises(EvaluationError, match=r"other.npz: no embedding, data_source array"):
+        read_embeddings(tmp_path / "other.npz")

@@ -383,3 +383,26 @@ def test_a_monitor_only_grpo_run_is_labelled_in_the_legend(tmp_path):
     config = "{'algorithm': {'adv_estimator': 'grpo', 'mupo': {'monitor_only': True, 'num_groups': 3}}}\n"
     logs = make_run(tmp_path / "logs", val_steps=(), file_log=None, config_text=config)
     assert Run.load(logs).mode == "monitor"
+
+
+# ---- issue 20: a truncated embeddings file and a metrics file of random bytes are one-line errors
+
+
+def test_a_truncated_embeddings_file_is_a_one_line_error_naming_it(tmp_path):
+    run = make_run(tmp_path / "run")
+    npz = run / "val" / "4.embeddings.npz"
+    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])  # the run stopped while writing it
+    err = _one_line_error([run, "--out", tmp_path / "r"], f"{npz}: not a readable embeddings file")
+    assert "BadZipFile" in err
+
+
+def test_a_metrics_file_of_random_bytes_is_an_error_like_a_bad_line(tmp_path):
+    """It was skipped without a word, while one bad line inside a log is an error."""
+    run = make_run(tmp_path / "run", file_log=None)
+    junk = run / "metrics.jsonl"
+    junk.write_bytes(np.random.default_rng(0).bytes(2000) + b"\n")
+    _one_line_error([run, "--out", tmp_path / "r"], f"{junk}:1: not JSON")
+    # JSON of another shape, an empty file and a first record still being written are not metrics: no error
+    for text in ('{"rows": 3}\n', "", '{"step": 1, "da'):
+        junk.write_text(text)
+        assert Run.load(run).metric_files == [run / "train.log"]

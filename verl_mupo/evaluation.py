@@ -54,7 +54,7 @@ from verl_mupo.data.benchmarks import GROUPS, lookup  # the one home of the benc
 
 __all__ = [
     "EvaluationError", "Sampling", "BenchmarkResult", "acc_at_k", "sample_key", "split_uid", "correct_counts",
-    "evaluate", "metrics_of", "BenchmarkInfo", "benchmark_info", "step_dumps", "resolve_dump", "read_dump", "dump_counts",
+    "evaluate", "missing_ks", "metrics_of", "BenchmarkInfo", "benchmark_info", "step_dumps", "resolve_dump", "read_dump", "dump_counts",
     "embeddings_path", "record_path", "write_embeddings", "read_embeddings", "write_record", "read_record",
     "GROUPS", "DEFAULT_KS",
 ]
@@ -316,7 +316,9 @@ def _check_ks(ks: Iterable[int]) -> tuple[int, ...]:
 def evaluate(counts: Mapping[str, Mapping[str, Sequence[int]]], ks: Iterable[int] | None = None,
              strict: bool = True, where: str = "the dump") -> list[BenchmarkResult]:
     """acc@k per benchmark, then the ``math_avg`` / ``general_avg`` rows (unweighted means over the
-    rule-scored benchmarks of each group, as the paper averages benchmarks).
+    rule-scored benchmarks of each group, as the paper averages benchmarks; data_sources naming one
+    catalog benchmark, ``MathVista_MINI`` and ``mathvista``, count once, pooled: :func:`_one_per_benchmark`).
+    An average has the ks all its benchmarks have.
 
     Args:
         counts: :func:`correct_counts`.
@@ -345,11 +347,47 @@ def evaluate(counts: Mapping[str, Mapping[str, Sequence[int]]], ks: Iterable[int
         members = [r for r in results if r.group == group and r.scoring == "rule"]
         if not members:
             continue
-        common = sorted(set.intersection(*(set(r.acc) for r in members)))
-        acc = {k: float(np.mean([r.acc[k] for r in members])) for k in common}
+        entries = _one_per_benchmark(members)
+        common = sorted(set.intersection(*(set(r.acc) for r in entries)))
+        acc = {k: float(np.mean([r.acc[k] for r in entries])) for k in common}
         results.append(BenchmarkResult(f"{group}_avg", group, "rule", sum(r.prompts for r in members),
-                                       min(r.n for r in members), acc, tuple(r.name for r in members)))
+                                       min(r.n for r in members), acc, tuple(r.name for r in entries)))
     return results
+
+
+def _one_per_benchmark(results: Sequence[BenchmarkResult]) -> list[BenchmarkResult]:
+    """``results`` with the data_sources that name one catalog benchmark (:func:`benchmark_info`, the
+    names the report merges: ``MathVista_MINI`` and ``mathvista``) pooled into one row, so an average
+    counts each benchmark once. A pooled row is named ``A+B``; its acc@k is the mean over the prompts
+    of all its rows (for the ks every row has)."""
+    by_entry: dict[str, list[BenchmarkResult]] = {}
+    for r in results:
+        by_entry.setdefault(benchmark_info(r.name).name or r.name, []).append(r)
+    out = []
+    for rows in by_entry.values():
+        if len(rows) == 1:
+            out.append(rows[0])
+            continue
+        prompts = sum(r.prompts for r in rows)
+        ks = sorted(set.intersection(*(set(r.acc) for r in rows)))
+        acc = {k: sum(r.acc[k] * r.prompts for r in rows) / prompts for k in ks}
+        out.append(BenchmarkResult("+".join(r.name for r in rows), rows[0].group, rows[0].scoring, prompts,
+                                   min(r.n for r in rows), acc))
+    return out
+
+
+def missing_ks(results: Sequence[BenchmarkResult], ks: Iterable[int]) -> list[str]:
+    """One note per k of ``ks`` that some results lack (a benchmark with fewer samples per prompt
+    than k, or an average with such a member), naming them; ``[]`` when every result has every k."""
+    notes = []
+    for k in ks:
+        short = [f"{r.name} (n={r.n})" for r in results if k not in r.acc and not r.is_average]
+        avgs = [r.name for r in results if k not in r.acc and r.is_average]
+        if short or avgs:
+            notes.append(f"acc@{k} not reported for " + ", ".join(short + avgs)
+                         + f": it needs at least {k} samples per prompt" + (", and an average needs it for every "
+                                                                            "member" if avgs else ""))
+    return notes
 
 
 def metrics_of(results: Sequence[BenchmarkResult], sampling: Sampling | None = None,
@@ -500,9 +538,27 @@ def write_embeddings(folder: str | Path, step: int, embeddings: np.ndarray, prom
 
 
 def read_embeddings(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays :func:`write_embeddings` saved (``embedding`` as float32)."""
-    with np.load(path) as z:
-        out = {k: z[k] for k in z.files}
+    """The arrays :func:`write_embeddings` saved (``embedding`` as float32).
+
+    Raises:
+        EvaluationError: one line naming the file: not a readable ``.npz`` (cut short while it was
+            written, another file under its name), or without the arrays the hook writes."""
+    import zipfile
+
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not hasattr(z, "files"):
+            raise ValueError("a single array, not an .npz archive")
+        with z:
+            out = {k: z[k] for k in z.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError) as e:
+        raise EvaluationError(f"{path}: not a readable embeddings file ({type(e).__name__}: {e}); it may have been "
+                              "cut short while the run wrote it: delete it (the report then draws no t-SNE map "
+                              "for that step) or rerun that validation") from None
+    missing = [k for k in ("embedding", "data_source") if k not in out]
+    if missing:
+        raise EvaluationError(f"{path}: no {', '.join(missing)} array in it (has {sorted(out)}); not an embeddings "
+                              "file the val-mupo hook wrote")
     out["embedding"] = out["embedding"].astype(np.float32)
     return out
 
@@ -602,6 +658,7 @@ def _main(argv) -> int:
         sampling = record["sampling"] if record else None
         counts = dump_counts(dump)
         greedy = sampling is not None and sampling.greedy
+        missing = []
         if greedy:  # one response at temperature 0: acc@1 only, whatever -k asks beyond it
             if args.k is not None and 1 not in args.k:
                 raise EvaluationError(f"-k {' '.join(map(str, args.k))}: {dump} is greedy (temperature 0), it has "
@@ -611,16 +668,18 @@ def _main(argv) -> int:
         elif args.k is not None:
             ks = tuple(args.k)
             results = evaluate(counts, ks, strict=True, where=str(dump))
-        else:
-            n_min = min(min(v[0] for v in prompts.values()) for prompts in counts.values())
-            ks = tuple(k for k in DEFAULT_KS if k <= n_min) or (1,)
+        else:  # every default k some benchmark has samples for; the others lack it, with a note
+            n_max = max(min(v[0] for v in prompts.values()) for prompts in counts.values())
+            ks = tuple(k for k in DEFAULT_KS if k <= n_max) or (1,)
             results = evaluate(counts, ks, strict=False, where=str(dump))
+            missing = [f"{dump}: {note}" for note in missing_ks(results, ks)]
         tag = f" [{i}]" if len(args.dumps) > 1 and sampling is None else ""
         for k in ks:
             header = sampling.column(k) if sampling is not None else f"acc@{k}{tag}"
             columns.append((header, results, k))
         notes.append(f"{tag.strip() + ' ' if tag else ''}{dump}: " + (sampling.describe() if sampling else
                                     "sampling unknown (no <step>.val-mupo.json beside the dump)"))
+        notes += missing
     print(format_table(columns))
     print()
     print("\n".join(notes))

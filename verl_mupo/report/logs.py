@@ -65,13 +65,27 @@ def config_mode(text: str) -> str | None:
 
 
 def is_file_logger(path: str | Path) -> bool:
-    """Whether ``path``'s first line is a verl ``file`` logger record ``{"step": N, "data": {...}}``."""
+    """Whether ``path`` (a ``.jsonl`` beside a run) is a verl ``file`` logger log: its first line is
+    a record ``{"step": N, "data": {...}}``. An empty file, JSON of another shape, or a first line
+    still being written (one unterminated line opening with ``{``) is not.
+
+    Raises:
+        LogError: ``path:1``, when the first line is not JSON at all (random bytes, a binary file
+            named ``.jsonl``): an error like a bad line inside a log, not a silent skip."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, "rb") as f:
             first = f.readline()
-        row = json.loads(first)
-    except (OSError, json.JSONDecodeError):
+    except OSError:
         return False
+    if not first:
+        return False
+    try:
+        row = json.loads(first.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        if not first.endswith(b"\n") and first.lstrip().startswith(b"{"):
+            return False  # the first record, still being written
+        raise LogError(f"{path}:1: not JSON ({type(e).__name__}: {str(e)[:80]}); a .jsonl in a run folder is read as "
+                       "verl's file-logger log ({\"step\", \"data\"} per line): remove or move this file") from None
     return isinstance(row, dict) and isinstance(row.get("step"), int) and isinstance(row.get("data"), dict)
 
 

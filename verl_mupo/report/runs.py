@@ -126,6 +126,13 @@ class RunFiles:
     config_mode: str | None = None
 
 
+def _is_file_logger(p: Path) -> bool:
+    try:
+        return is_file_logger(p)
+    except LogError as e:
+        raise ReportError(str(e)) from None
+
+
 def _age(p: Path):
     return (p.stat().st_mtime, str(p))
 
@@ -146,7 +153,8 @@ def find_run_files(root: str | Path) -> RunFiles:
       the hook's records, else rows with ``acc``, else the most dumps is read; the others are noted.
 
     Raises:
-        ReportError: several runs (the message names the subfolders or files), or an unreadable file log.
+        ReportError: several runs (the message names the subfolders or files), or an unreadable file log
+            (a ``.jsonl`` whose first line is not JSON included).
     """
     root = Path(root)
     dump_dirs, file_logs, console_logs, tb = [], [], [], set()
@@ -156,7 +164,7 @@ def find_run_files(root: str | Path) -> RunFiles:
             dump_dirs.append((_validation_score(folder, files, dumps), folder, set(dumps)))
         for f in files:
             p = folder / f
-            if f.endswith(".jsonl") and not f.split(".")[0].isdigit() and is_file_logger(p):
+            if f.endswith(".jsonl") and not f.split(".")[0].isdigit() and _is_file_logger(p):
                 file_logs.append(p)
             elif f.endswith(_CONSOLE_SUFFIXES):
                 text = p.read_text(encoding="utf-8", errors="replace")
