@@ -25,7 +25,7 @@ def python(tmp_path_factory):
     """A ``PYTHON`` for the recipe that records each ``-m verl_mupo.dry_run`` call's overrides."""
     tmp_path = tmp_path_factory.mktemp("python")
     wrapper = tmp_path / "python"
-    wrapper.write_text(f'#!/usr/bin/env bash\nif [ "$2" = verl_mupo.dry_run ] && [ "$3" != --check-recipe ]; then '
+    wrapper.write_text(f'#!/usr/bin/env bash\nif [ "$2" = verl_mupo.dry_run ]; then '
                        f'n=$(ls "{tmp_path}"/argv.* 2>/dev/null | wc -l); '
                        f'printf "%s\\0" "${{@:3}}" > "{tmp_path}/argv.$n"; fi\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(0o755)

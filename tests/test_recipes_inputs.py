@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from verl_mupo.dry_run import RECIPE_SETTINGS, check_recipe, check_recipe_setting
+from verl_mupo.dry_run import RECIPE_SETTINGS, check_recipe_setting
+from verl_mupo.recipe_settings import check_recipe, check_recipe_relations
 from verl_mupo.evaluation import Sampling, record_path, write_embeddings, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,6 +173,7 @@ def test_every_numeric_setting_of_the_header_has_a_range():
                "VAL_TEMPERATURE", "EVAL_N", "N_GPUS", "NNODES", "OVERWRITE", "DRY_RUN"]
     assert all(name in header for name in numeric) and set(RECIPE_SETTINGS) == set(numeric)
     assert check_recipe(["LR=1e-6"]) == 2  # not a setting of run.sh: the check refuses to pass it silently
+    assert check_recipe_relations({"LR": "1"}) == []
 
 
 def test_the_recipe_checks_before_any_other_work_in_a_real_run(stub, tmp_path):
@@ -180,7 +182,7 @@ def test_the_recipe_checks_before_any_other_work_in_a_real_run(stub, tmp_path):
     assert out.returncode == 2
     for name, value in env.items():
         assert f"run.sh: {name}={value}: must be {RECIPE_SETTINGS[name].rule}" in out.stderr
-    assert calls == ["-m verl_mupo.dry_run"]  # the check only: no catalog, doctor or verl
+    assert calls == ["-m verl_mupo.recipe_settings"]  # the check only: no catalog, doctor or verl
     assert "Traceback" not in out.stderr and not (tmp_path / "run").exists()
 
 
@@ -192,4 +194,26 @@ def test_dry_run_stops_on_a_bad_setting(stub, tmp_path, script, env):
     out, calls = run_recipe(stub, tmp_path / "run", *args, script=script, **env)
     name, value = next((k, v) for k, v in env.items() if k != "DRY_RUN" or len(env) == 1)
     assert out.returncode == 2 and f"run.sh: {name}={value}: must be" in out.stderr, out.stderr
-    assert calls == ["-m verl_mupo.dry_run"]
+    assert calls == ["-m verl_mupo.recipe_settings"]
+
+
+# ---- issue 20: settings checked against each other
+
+
+def test_mini_batch_above_train_batch_is_refused_by_the_recipes_own_check():
+    assert check_recipe_relations({"TRAIN_BATCH": "128", "MINI_BATCH": "128"}) == []
+    (error,) = check_recipe_relations({"TRAIN_BATCH": "128", "MINI_BATCH": "256"})
+    assert error.startswith("run.sh: MINI_BATCH=256 with TRAIN_BATCH=128: MINI_BATCH (prompts per PPO update, "
+                            "actor_rollout_ref.actor.ppo_mini_batch_size) must be at most TRAIN_BATCH")
+    # a setting out of its own range is named once, by its own error, not again as a pair
+    assert check_recipe_relations({"TRAIN_BATCH": "0", "MINI_BATCH": "256"}) == []
+
+
+@pytest.mark.parametrize("script", ["mupo_3b.sh", "run.sh"])
+def test_mini_batch_above_train_batch_stops_the_recipe_before_verl(stub, tmp_path, script):
+    """It surfaced only as a verl traceback after an 18 s compose, in DRY_RUN=1 as in a real run."""
+    args = ("mupo", "3b") if script == "run.sh" else ()
+    env = {"MINI_BATCH": "256", "TRAIN_BATCH": "128"} | ({"DRY_RUN": "1"} if script != "run.sh" else {})
+    out, calls = run_recipe(stub, tmp_path / "run", *args, script=script, **env)
+    assert out.returncode == 2 and "run.sh: MINI_BATCH=256 with TRAIN_BATCH=128: " in out.stderr, out.stderr
+    assert calls == ["-m verl_mupo.recipe_settings"] and "Traceback" not in out.stderr

@@ -29,7 +29,8 @@
 #     1 deletes $OUT_DIR/eval/{greedy,sampled,acc.txt} of an earlier evaluation before the new one
 #   DRY_RUN [0]
 # The numeric settings (their defaults too) are checked first, in every run: ranges in
-# verl_mupo.dry_run.RECIPE_SETTINGS; a bad one stops the recipe with exit code 2, naming it.
+# verl_mupo.dry_run.RECIPE_SETTINGS, pairs (MINI_BATCH <= TRAIN_BATCH) in
+# verl_mupo.recipe_settings.RECIPE_RELATIONS; a bad one stops the recipe with exit code 2, naming it.
 set -euo pipefail
 ALGO="${1:?usage: run.sh mupo|grpo 3b|7b [overrides]}"
 SIZE="${2:?usage: run.sh mupo|grpo 3b|7b [overrides]}"
@@ -66,8 +67,8 @@ N_GPUS="${N_GPUS:-8}"
 NNODES="${NNODES:-1}"
 DRY_RUN="${DRY_RUN:-0}"
 OVERWRITE="${OVERWRITE:-0}"
-# before anything else, in a real run as in a dry run: each numeric setting in its range
-"$PY" -m verl_mupo.dry_run --check-recipe TRAIN_BATCH="$TRAIN_BATCH" MINI_BATCH="$MINI_BATCH" \
+# before anything else, in a real run as in a dry run: each numeric setting in its range, and the pairs
+"$PY" -m verl_mupo.recipe_settings TRAIN_BATCH="$TRAIN_BATCH" MINI_BATCH="$MINI_BATCH" \
   CLIP_HIGH="$CLIP_HIGH" TOP_P="$TOP_P" ONLINE_FILTER="$ONLINE_FILTER" TEST_FREQ="$TEST_FREQ" VAL_N="$VAL_N" \
   VAL_TEMPERATURE="$VAL_TEMPERATURE" EVAL_N="$EVAL_N" N_GPUS="$N_GPUS" NNODES="$NNODES" DRY_RUN="$DRY_RUN" \
   OVERWRITE="$OVERWRITE" || exit 2
