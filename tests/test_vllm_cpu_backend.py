@@ -124,3 +124,18 @@ def test_vllm_plugin_keeps_weights_and_drops_sleep_mode_only_when_it_should(tmp_
     assert out["off"] == {"patched": False, "kept": [0], "follows": None, "sleep": "ValidationError: sleep"}
     assert out["gpu"] == {"patched": False}
     assert out["on"] == {"patched": True, "kept": [32, 64], "follows": True, "sleep": "accepted"}
+
+
+def test_shm_clean_up_removes_only_the_runs_own_unused_files(tmp_path):
+    from verl_mupo.cpu.shm import candidates, clean
+
+    (tmp_path / "psm_old").write_bytes(b"x")  # there before the run: someone else's
+    before = candidates(tmp_path)
+    for name in ("verl_weights_ab12", "psm_new", "vllm_offload_1.mmap", "other_file"):
+        (tmp_path / name).write_bytes(b"x")
+    with open(tmp_path / "psm_open", "wb") as held:  # a live process still has it open
+        held.write(b"x")
+        removed = clean(before, tmp_path)
+        assert (tmp_path / "psm_open").exists()
+    assert removed == ["psm_new", "verl_weights_ab12", "vllm_offload_1.mmap"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other_file", "psm_old", "psm_open"]
