@@ -150,9 +150,10 @@ def model_resolves(model: str) -> str | None:
 
     - ``pkg://<module>``: the module imports and gives ``get_model_path()``, an existing folder;
     - a local path (absolute, ``./``, ``../``, ``~`` or deeper than ``org/name``): an existing folder;
-    - a hub id (``org/name``, or a bare name): an existing folder of that name, else in the Hugging
-      Face cache when the hub is switched off (``HF_HUB_OFFLINE=1`` / ``TRANSFORMERS_OFFLINE=1``);
-      online, it is left to the loader (it may download it).
+    - a hub id (``org/name``, or a bare name): left to the loader (:class:`SentenceTransformerEmbedder`
+      says what to do when it is neither cached nor downloadable). The start-up check runs on verl's
+      driver, whose Hugging Face cache need not be the embedder actors' (service placement, other
+      nodes), and ``DRY_RUN=1`` must pass on a machine without the model.
 
     Loads nothing and imports neither torch nor sentence-transformers."""
     key = "algorithm.mupo.embedder.model"
@@ -169,23 +170,7 @@ def model_resolves(model: str) -> str | None:
         return (f"{key}={model}: no such folder" + (" (it is a file; give the model's folder)" if os.path.exists(expanded)
                                                      else "") + f"; give a sentence-transformers model folder or a hub id "
                 f"such as {DEFAULT_EMBEDDING_MODEL}")
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
-    if not offline:
-        return None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - sentence-transformers brings it
-        return None
-    # sentence-transformers also tries a bare name under sentence-transformers/
-    repos = [model] if "/" in model else [model, f"sentence-transformers/{model}"]
-    try:
-        if any(isinstance(try_to_load_from_cache(r, f), str) for r in repos for f in ("config.json", "modules.json")):
-            return None
-    except ValueError:  # not a valid hub id either (huggingface_hub's HFValidationError)
-        pass
-    return (f"{key}={model}: not in the Hugging Face cache, and the hub is switched off here (HF_HUB_OFFLINE=1); "
-            f"download it on a machine with hub access (`huggingface-cli download {model} --local-dir DIR`) and set "
-            f"{key}=DIR")
+    return None
 
 
 def model_token_limit(model) -> int | None:
