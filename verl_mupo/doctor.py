@@ -70,12 +70,38 @@ def run_checks() -> list[tuple[str, bool, str]]:
                      "installed" if not val else f"not installed on {', '.join(val)}"))
     except Exception as e:  # noqa: BLE001
         rows.append(("hook on v1 PPOTrainer._compute_advantage", False, f"cannot import verl's v1 trainer: {e}"))
+    try:
+        from verl.trainer.ppo import ray_trainer
+
+        missing = [name for name, fn in (("compute_advantage", ray_trainer.compute_advantage),
+                                         ("compute_data_metrics", ray_trainer.compute_data_metrics),
+                                         ("RayPPOTrainer.fit", ray_trainer.RayPPOTrainer.fit),
+                                         ("RayPPOTrainer._val_metrics_update",
+                                          ray_trainer.RayPPOTrainer._val_metrics_update)) if not is_patched(fn)]
+        rows.append(("hook on the legacy trainer (trainer.use_v1=false)", not missing,
+                     "installed" if not missing else f"not installed on {', '.join(missing)}"))
+    except Exception as e:  # noqa: BLE001
+        rows.append(("hook on the legacy trainer (trainer.use_v1=false)", False, f"cannot import it: {e}"))
     import verl.utils.tensordict_utils as td_utils
 
+    from verl_mupo.glue.mrope_fix import SWITCH, UPSTREAM_FIX, fix_applies
+
     fixed = is_patched(td_utils.maybe_fix_3d_position_ids)
-    rows.append(("mRoPE position-id fix (docs/mrope_position_bug.md)", fixed, "installed" if fixed else "not installed"))
+    try:
+        wanted = fix_applies()
+        why = ("installed" if fixed else "not installed") if wanted else (
+            f"off: {SWITCH}=0" if os.environ.get(SWITCH, "1").strip() == "0" else
+            f"off: verl has its own {UPSTREAM_FIX}" if hasattr(td_utils, UPSTREAM_FIX) else "off: not this verl's bug")
+    except ValueError as e:
+        wanted, why = True, str(e)
+    rows.append(("mRoPE position-id fix (docs/mrope_position_bug.md)", fixed == wanted, why))
     st = importlib.util.find_spec("sentence_transformers") is not None
     rows.append(("sentence-transformers", st, "importable" if st else "`pip install sentence-transformers`"))
+    from verl_mupo.glue.reward_deps import grader_problem
+
+    problem = grader_problem()
+    rows.append(("grader's symbolic stage (math-verify)", problem is None,
+                 "\\frac{1}{2} = 0.5 decided" if problem is None else problem))
     return rows
 
 
