@@ -133,12 +133,20 @@ def test_acc_at_k_and_pairwise_distance_for_mupo_and_the_grpo_baseline(trainer_m
     assert record["metrics"]["val-mupo/MMStar/acc@2"] == metrics["val-mupo/MMStar/acc@2"]
 
 
-def test_plain_grpo_gets_acc_at_k_without_embeddings(trainer_module, tmp_path):
+def test_plain_grpo_is_left_alone(trainer_module, tmp_path):
+    # installing the plugin adds nothing to a run that did not ask for MUPO: verl's own metrics only,
+    # no file of ours beside verl's dump
     trainer = _trainer(trainer_module, _config("grpo", None, tmp_path))
     _, metrics = _validate_like_verl(trainer, np.random.default_rng(1))
-    assert metrics["val-mupo/MathVista/acc@4"] == 0.5
-    assert not any("pairwise" in k for k in metrics)
-    assert not (tmp_path / "6.embeddings.npz").exists() and read_record(tmp_path, 6)["mode"] is None
+    assert "val-core/MathVista/acc/mean@4" in metrics and not any(k.startswith("val-mupo/") for k in metrics)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["6.jsonl"]
+
+
+def test_monitored_grpo_gets_acc_at_k_and_embeddings(trainer_module, tmp_path):
+    trainer = _trainer(trainer_module, _config("grpo", "grpo_monitor", tmp_path))
+    _, metrics = _validate_like_verl(trainer, np.random.default_rng(1))
+    assert metrics["val-mupo/MathVista/acc@4"] == 0.5 and "val-mupo/pairwise_distance" in metrics
+    assert (tmp_path / "6.embeddings.npz").exists() and read_record(tmp_path, 6)["mode"] == "monitor"
 
 
 def test_greedy_validation_logs_acc1_greedy_only(trainer_module, tmp_path):
@@ -151,7 +159,7 @@ def test_greedy_validation_logs_acc1_greedy_only(trainer_module, tmp_path):
 
 
 def test_do_sample_false_with_a_temperature_warns_that_it_samples(trainer_module, tmp_path, caplog):
-    trainer = _trainer(trainer_module, _config("grpo", None, tmp_path, do_sample=False))
+    trainer = _trainer(trainer_module, _config("grpo", "grpo_monitor", tmp_path, do_sample=False))
     with caplog.at_level(logging.WARNING, logger="verl_mupo.glue.validation_metrics"):
         _, metrics = _validate_like_verl(trainer, np.random.default_rng(3))
     assert "val_kwargs.temperature=0" in caplog.text and "val-mupo/MMStar/acc@4" in metrics

@@ -172,7 +172,7 @@ def test_estimator_refuses_to_run_without_the_hook():
     from verl.trainer.ppo.core_algos import get_adv_estimator_fn
 
     fn = get_adv_estimator_fn("mupo")
-    with pytest.raises(RuntimeError, match="trainer.use_v1=true"):
+    with pytest.raises(RuntimeError, match="without MUPO's group information"):
         fn(token_level_rewards=torch.zeros(2, 3), response_mask=torch.ones(2, 3), index=np.array(["a", "a"]),
            config=OmegaConf.create({}))
     assert "does not fall back to GRPO" in MISSING_SIDE_INFO
@@ -366,3 +366,198 @@ def test_only_the_storage_adapter_touches_verls_batch_storage():
     users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                    if "kv_batch_get" in p.read_text() or "transferqueue_utils" in p.read_text())
     assert users == ["glue/storage.py"], users
+
+
+# ---- the legacy trainer (trainer.use_v1=false), verl PR #7473, and runs that do not ask for MUPO ----
+
+
+def _dataproto(tokenizer, tag="p"):
+    """PROMPTS x N responses as the legacy trainer's DataProto holds them at its advantage step:
+    responses right-padded, token-level rewards on the last token, uid, and the reward manager's
+    extras (acc, format, score) merged into non_tensor_batch as float arrays."""
+    from verl import DataProto
+
+    texts = [_text(p, s) for p in range(PROMPTS) for s in range(N)]
+    ids = [tokenizer(t)["input_ids"] for t in texts]
+    width = max(map(len, ids))
+    responses = torch.zeros(len(ids), width, dtype=torch.int64)
+    mask = torch.zeros(len(ids), width, dtype=torch.int64)
+    rewards = torch.zeros(len(ids), width)
+    acc = np.array([float("\\boxed{7}" in t) for t in texts])
+    score = 0.9 * acc + 0.1 * np.array([t.startswith("<think>") for t in texts], dtype=float)
+    for i, row in enumerate(ids):
+        responses[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+        rewards[i, len(row) - 1] = float(score[i])
+    uids = np.repeat(np.array([f"{tag}{p}" for p in range(PROMPTS)], dtype=object), N)
+    prompts = torch.tensor([tokenizer("3 + 4 = ?")["input_ids"]] * len(texts), dtype=torch.int64)
+    attention = torch.cat([torch.ones_like(prompts), mask], dim=1)
+    data = DataProto.from_dict(tensors={"prompts": prompts, "responses": responses, "response_mask": mask,
+                                        "attention_mask": attention, "token_level_rewards": rewards,
+                                        "token_level_scores": rewards.clone()},
+                               non_tensors={"uid": uids, "acc": acc, "format": np.zeros(len(texts)), "score": score})
+    return data, texts, acc, torch.tensor(score, dtype=torch.float32), uids
+
+
+def _legacy_advantage(data, cfg, trainer=None):
+    """verl's legacy ``ray_trainer.compute_advantage`` (wrapped by the plugin) as ``RayPPOTrainer.fit``
+    calls it, inside the plugin's mark of a running legacy trainer when ``trainer`` is given."""
+    from verl.trainer.ppo import ray_trainer
+
+    from verl_mupo.glue.legacy_hook import _training
+
+    def call():
+        return ray_trainer.compute_advantage(data, adv_estimator=cfg.algorithm.adv_estimator, gamma=1.0, lam=1.0,
+                                             num_repeat=N, norm_adv_by_std_in_grpo=True, config=cfg.algorithm)
+
+    if trainer is None:
+        return call()
+    with _training(trainer):
+        return call()
+
+
+def test_legacy_hook_is_installed():
+    from verl.trainer.ppo import ray_trainer
+
+    for fn in (ray_trainer.compute_advantage, ray_trainer.compute_data_metrics, ray_trainer.RayPPOTrainer.fit,
+               ray_trainer.RayPPOTrainer._val_metrics_update):
+        assert getattr(fn, "__verl_mupo_patched__", False), fn
+
+
+def test_mupo_on_the_legacy_trainer_matches_the_group_stage(tokenizer):
+    from verl.trainer.ppo import ray_trainer
+
+    from verl_mupo.glue.legacy_hook import METRICS_KEY
+
+    cfg = _verl_config("mupo", num_groups=2)
+    data, texts, acc, base, uids = _dataproto(tokenizer)
+    out = _legacy_advantage(data, cfg, _trainer(cfg, tokenizer, global_steps=4, total=10))
+    mcfg = MupoConfig.from_mapping(cfg.algorithm.mupo)
+    emb = get_embedder(mcfg.embedder).encode(texts_to_embed(texts, mcfg.embed_text))
+    stage = run_group_stage(emb, uids, acc, mcfg, mcfg.lambda_for_step(4, 10))
+    expected = compute_mupo_advantages(base + torch.from_numpy(stage.score_delta), uids, stage.labels, beta=1.0)
+    torch.testing.assert_close(out.batch["advantages"][:, 0], expected, rtol=1e-5, atol=1e-6)
+    assert torch.all(out.batch["advantages"][out.batch["response_mask"] == 0] == 0)
+    metrics = out.meta_info[METRICS_KEY]
+    assert metrics["mupo/lambda"] == pytest.approx(mcfg.lambda_for_step(4, 10)) and metrics["mupo/global_step"] == 4
+    assert metrics["mupo/num_groups_mean"] == 2 and "mupo/all_correct_adv_abs_mean" in metrics
+    # verl's compute_data_metrics, as ray_trainer imported it, hands them to the step's logged metrics
+    logged = ray_trainer.compute_data_metrics(batch=out, use_critic=False)
+    assert logged["mupo/lambda"] == metrics["mupo/lambda"] and "critic/advantages/mean" in logged
+
+
+def test_legacy_k1_equals_verl_grpo_bitwise(tokenizer):
+    data_k1, *_ = _dataproto(tokenizer)
+    data_grpo, *_ = _dataproto(tokenizer)
+    cfg_k1, cfg_grpo = _verl_config("mupo", num_groups=1, lambda_max=0, lambda_min=0), _verl_config("grpo")
+    adv_k1 = _legacy_advantage(data_k1, cfg_k1, _trainer(cfg_k1, tokenizer)).batch["advantages"]
+    adv_grpo = _legacy_advantage(data_grpo, cfg_grpo, _trainer(cfg_grpo, tokenizer)).batch["advantages"]
+    assert torch.equal(adv_k1, adv_grpo)
+
+
+def test_plain_grpo_is_untouched_by_the_plugin(tokenizer):
+    # a run without algorithm.mupo: the wrapped legacy compute_advantage gives verl's own advantages
+    # bit for bit (inside a running legacy trainer and outside), adds no metric, writes no column
+    from verl.trainer.ppo import ray_trainer
+
+    from verl_mupo.glue.legacy_hook import METRICS_KEY
+    from verl_mupo.glue.patching import original_of
+
+    cfg = _verl_config("grpo")
+    mine, *_ = _dataproto(tokenizer)
+    theirs, *_ = _dataproto(tokenizer)
+    out = _legacy_advantage(mine, cfg, _trainer(cfg, tokenizer))
+    ref = original_of(ray_trainer.compute_advantage)(theirs, adv_estimator="grpo", gamma=1.0, lam=1.0, num_repeat=N,
+                                                     norm_adv_by_std_in_grpo=True, config=cfg.algorithm)
+    assert torch.equal(out.batch["advantages"], ref.batch["advantages"])
+    assert METRICS_KEY not in out.meta_info and sorted(out.non_tensor_batch) == sorted(ref.non_tensor_batch)
+    assert not any(k.startswith("mupo") for k in ray_trainer.compute_data_metrics(batch=out, use_critic=False))
+
+
+def test_plain_runs_get_no_check_and_no_validation_metric():
+    from verl.utils.config import validate_config  # the plugin's wrapper
+
+    from verl_mupo.glue.config_checks import check_mupo_config
+    from verl_mupo.glue.scope import requested
+    from verl_mupo.glue.validation_metrics import validation_metrics
+
+    plain = _verl_config("grpo")
+    plain.actor_rollout_ref.rollout.val_kwargs.n = 0  # a value MUPO's checks refuse
+    assert not requested(plain) and check_mupo_config(plain) is None
+    assert validation_metrics(_trainer(plain, None), ["a"] * 4, ["u"] * 4, {"acc": [1.0, 0.0, 1.0, 1.0]}) == {}
+    monitored = _verl_config("grpo", monitor_only="true", num_groups=2)
+    monitored.actor_rollout_ref.rollout.val_kwargs.n = 0
+    assert requested(monitored)
+    with pytest.raises(ValueError, match="val_kwargs"):
+        check_mupo_config(monitored)
+    assert getattr(validate_config, "__verl_mupo_patched__", False)
+
+
+def test_estimator_uses_non_tensor_batch_when_verl_passes_it(tokenizer):
+    # verl PR #7473 passes non_tensor_batch and batch to estimators that accept them (mupo does:
+    # **kwargs). With the group stage's columns written into the DataProto by the public entry point,
+    # the estimator needs no hook: the same advantages as through the legacy hook. verl 0.9.1's own
+    # compute_advantage passes them only to gdpo, so without a hook it refuses.
+    from verl.trainer.ppo import ray_trainer
+    from verl.trainer.ppo.core_algos import get_adv_estimator_fn
+
+    from verl_mupo.batch import compute_mupo_batch_rewards
+    from verl_mupo.glue.patching import original_of
+
+    cfg = _verl_config("mupo", num_groups=2)
+    hooked, *_ = _dataproto(tokenizer)
+    expected = _legacy_advantage(hooked, cfg, _trainer(cfg, tokenizer, global_steps=4, total=10)).batch["advantages"]
+    data, *_ = _dataproto(tokenizer)
+    compute_mupo_batch_rewards(data, tokenizer, cfg.algorithm.mupo, global_step=4, total_training_steps=10)
+    adv, ret = get_adv_estimator_fn("mupo")(
+        token_level_rewards=data.batch["token_level_rewards"], response_mask=data.batch["response_mask"],
+        config=cfg.algorithm, index=data.non_tensor_batch["uid"], non_tensor_batch=data.non_tensor_batch,
+        batch=data.batch)
+    torch.testing.assert_close(adv, expected, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="without MUPO's group information"):
+        original_of(ray_trainer.compute_advantage)(data, adv_estimator="mupo", config=cfg.algorithm)
+
+
+def test_mrope_fix_stays_out_where_verl_has_its_own(monkeypatch):
+    import verl.utils.tensordict_utils as td_utils
+
+    from verl_mupo.glue import mrope_fix
+    from verl_mupo.glue.patching import is_patched, original_of
+
+    copy = types.ModuleType("verl.utils.tensordict_utils")
+    copy.maybe_fix_3d_position_ids = original_of(td_utils.maybe_fix_3d_position_ids)
+    assert mrope_fix.fix_applies(copy)
+    copy.normalize_3d_position_ids = lambda position_ids: position_ids  # what verl PR #7901 adds
+    assert not mrope_fix.fix_applies(copy)
+    mrope_fix.patch_tensordict_utils(copy)
+    assert not is_patched(copy.maybe_fix_3d_position_ids)
+    del copy.normalize_3d_position_ids
+    monkeypatch.setenv(mrope_fix.SWITCH, "0")
+    assert not mrope_fix.fix_applies(copy)
+    mrope_fix.patch_tensordict_utils(copy)
+    assert not is_patched(copy.maybe_fix_3d_position_ids)
+    monkeypatch.setenv(mrope_fix.SWITCH, "yes")
+    with pytest.raises(ValueError, match="VERL_MUPO_MROPE_FIX"):
+        mrope_fix.fix_applies(copy)
+    monkeypatch.setenv(mrope_fix.SWITCH, "1")
+    mrope_fix.patch_tensordict_utils(copy)
+    assert is_patched(copy.maybe_fix_3d_position_ids)
+
+
+def test_an_embedding_model_that_is_not_there_stops_at_start_up():
+    from verl_mupo.config import ConfigError
+    from verl_mupo.glue.config_checks import check_mupo_config
+
+    with pytest.raises(ConfigError, match=r"algorithm\.mupo\.embedder\.model=/does/not/exist: no such folder"):
+        check_mupo_config(_verl_config("mupo", num_groups=2, **{"embedder.model": "/does/not/exist"}))
+
+
+def test_dry_run_help_and_bad_options_are_one_line():
+    help_ = subprocess.run([sys.executable, "-m", "verl_mupo.dry_run", "--help"], capture_output=True, text=True,
+                           timeout=120)
+    assert help_.returncode == 0 and help_.stdout.startswith("Compose a recipe's full verl config") and not help_.stderr
+    bad = subprocess.run([sys.executable, "-m", "verl_mupo.dry_run", "--bogus"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "verl_mupo.dry_run: --bogus: not an option; give Hydra overrides (key=value), or --check-recipe NAME=VALUE ... "
+        "first (see --help)"]

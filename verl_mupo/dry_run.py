@@ -109,17 +109,29 @@ def compose(overrides: list[str]):
 
 def main(argv=None) -> int:
     overrides = list(sys.argv[1:] if argv is None else argv)
+    if overrides[:1] in (["--help"], ["-h"]):
+        print(__doc__.strip())
+        return 0
+    bad = [o for o in overrides if o.startswith("-") and o != "--check-recipe"]
+    if bad or "--check-recipe" in overrides[1:]:
+        print(f"verl_mupo.dry_run: {(bad or ['--check-recipe'])[0]}: not an option; give Hydra overrides "
+              "(key=value), or --check-recipe NAME=VALUE ... first (see --help)", file=sys.stderr)
+        return 2
     if overrides[:1] == ["--check-recipe"]:
         return check_recipe(overrides[1:])
     import verl  # noqa: F401  plugin discovery
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
-    from verl_mupo.config import run_settings
+    from verl_mupo.config import ConfigError, run_settings
     from verl_mupo.doctor import main as doctor
 
     cfg = compose(overrides)
-    validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    try:
+        validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    except ConfigError as e:  # a MUPO setting: one line naming it, as the run would stop
+        print(f"verl_mupo.dry_run: {e}", file=sys.stderr)
+        return 2
     print("verl validate_config: ok")
     algo = cfg.algorithm
     print(f"adv_estimator: {algo.adv_estimator}")

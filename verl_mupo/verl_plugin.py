@@ -5,8 +5,11 @@ Importing this module registers, in the process that imports verl:
 - ``mupo`` in verl's advantage-estimator registry (``algorithm.adv_estimator=mupo``);
 - ``mupo`` in verl 0.9.1's reward-manager registry (``reward.reward_manager.name=mupo``);
 - the MUPO checks inside ``verl.utils.config.validate_config``;
-- a post-import hook that wraps ``PPOTrainer._compute_advantage`` when verl's v1 trainer module is
-  imported (only processes that train import it);
+- post-import hooks that wrap the advantage step and the validation methods of verl's v1 trainer
+  (``PPOTrainer``) and of its legacy trainer (``RayPPOTrainer``) when their modules are imported
+  (only processes that train import them); they act only in runs that ask for verl-mupo
+  (:mod:`verl_mupo.glue.scope`);
+- the mRoPE position-id fix (:mod:`verl_mupo.glue.mrope_fix`), in every run;
 - with ``VERL_MUPO_CPU=1``, the CPU smoke backend (:mod:`verl_mupo.cpu`).
 
 No CUDA, no model loading and no Ray calls happen here. verl logs a failing plugin at DEBUG level
@@ -33,6 +36,8 @@ from verl_mupo.glue.versions import check_verl_version  # noqa: E402  (the versi
 POST_IMPORT_PATCHES: dict[str, tuple[str, ...]] = {
     "verl.trainer.ppo.v1.trainer_base": ("verl_mupo.glue.trainer_hook:patch_trainer",
                                          "verl_mupo.glue.validation_metrics:patch_trainer"),
+    "verl.trainer.ppo.ray_trainer": ("verl_mupo.glue.legacy_hook:patch_ray_trainer",
+                                     "verl_mupo.glue.validation_metrics:patch_legacy_trainer"),
     "verl.utils.tensordict_utils": ("verl_mupo.glue.mrope_fix:patch_tensordict_utils",),
     "verl.workers.utils.padding": ("verl_mupo.glue.mrope_fix:patch_padding",),
 }

@@ -9,6 +9,8 @@ import logging
 from omegaconf import OmegaConf
 
 from verl_mupo.config import ConfigError, MupoConfig, mupo_mode, run_settings
+from verl_mupo.glue.reward_deps import SCORER_MODULE, grader_problem, uses_project_scorer
+from verl_mupo.glue.scope import requested
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +43,8 @@ def check_estimator(config) -> None:
 
 
 def check_validation_sampling(config) -> None:
-    """The validation sampling settings read by the ``val-mupo/*`` metrics (any estimator), checked at
-    start-up rather than at the first validation, hours later.
+    """The validation sampling settings read by the ``val-mupo/*`` metrics, checked at start-up
+    rather than at the first validation, hours later.
 
     Raises:
         ConfigError: naming ``actor_rollout_ref.rollout.val_kwargs`` and the field out of range.
@@ -65,24 +67,29 @@ def check_mupo_config(config) -> MupoConfig | None:
     uses neither ``adv_estimator=mupo`` nor ``algorithm.mupo.monitor_only`` (and has no
     ``algorithm.mupo`` block: :func:`check_estimator`).
 
+    A run that grades with the project's scorer (``pkg://verl_mupo.scoring``) must be able to run its
+    symbolic stage (:func:`verl_mupo.glue.reward_deps.grader_problem`), whatever its estimator. Other
+    than that, a run that does not ask for verl-mupo (:func:`verl_mupo.glue.scope.requested`: no
+    ``adv_estimator=mupo``, no ``algorithm.mupo``) is not checked at all.
+
     Raises:
         ConfigError: with the name of the setting to change.
     """
-    cfg = run_settings(config)  # bad keys and values first, whatever the estimator
+    if uses_project_scorer(config):
+        problem = grader_problem()
+        if problem is not None:
+            raise ConfigError(f"reward.custom_reward_function.path={SCORER_MODULE}: {problem}")
+    if not requested(config):
+        return None
+    cfg = run_settings(config)  # bad keys and values first
     check_estimator(config)
     check_validation_sampling(config)
     if cfg is None:
         return None
     trainer = config.get("trainer", {})
-    if not bool(trainer.get("use_v1", True)):
-        raise ConfigError(
-            "MUPO runs on verl's v1 trainer only: set trainer.use_v1=true. The legacy trainer "
-            "(trainer.use_v1=false) gives advantage estimators no per-response data, so MUPO cannot "
-            "cluster there (and will not fall back to GRPO)."
-        )
     v1 = trainer.get("v1", {}) or {}
     trainer_mode = v1.get("trainer_mode", "sync")
-    if trainer_mode not in SUPPORTED_TRAINER_MODES:
+    if bool(trainer.get("use_v1", True)) and trainer_mode not in SUPPORTED_TRAINER_MODES:
         raise ConfigError(
             f"trainer.v1.trainer_mode={trainer_mode}: MUPO hooks PPOTrainer._compute_advantage, used by "
             f"{SUPPORTED_TRAINER_MODES}; set trainer.v1.trainer_mode=sync"
@@ -96,6 +103,11 @@ def check_mupo_config(config) -> MupoConfig | None:
         )
     if importlib.util.find_spec("sentence_transformers") is None:
         raise ConfigError("MUPO embeds responses with sentence-transformers: `pip install sentence-transformers`")
+    from verl_mupo.embedding import model_resolves
+
+    problem = model_resolves(cfg.embedder.model)  # a folder that is not there stops here, before Ray starts
+    if problem is not None:
+        raise ConfigError(problem)
     manager = OmegaConf.select(config, "reward.reward_manager.name", default=None)
     if manager != "mupo":
         logger.warning(

@@ -20,13 +20,24 @@ rebuild it from its rows with verl's own ``nested_tensor_from_tensor_list(rows, 
 every other tensor goes to verl's function unchanged. Installed by the plugin in every process
 (all devices) for the verl versions in :data:`BUGGY_VERL`; ``tests/test_mrope_fix.py`` shows the
 stock function's wrong rows and the fixed ones, and ``docs/mrope_position_bug.md`` has the
-reproduction for an upstream report.
+reproduction. Upstream: verl issue #7899 reports the bug and PR #7901 proposes the same fix as
+``verl.utils.tensordict_utils.normalize_3d_position_ids``.
+
+When the fix stays out:
+
+- verl has its own (``normalize_3d_position_ids`` in ``verl.utils.tensordict_utils``, as in #7901):
+  nothing is wrapped, and a debug line says so;
+- ``VERL_MUPO_MROPE_FIX=0`` (:data:`SWITCH`) in the environment of verl's processes;
+- a verl outside :data:`BUGGY_VERL`.
+
+The first time the fix changes a batch's position ids in a process it logs one warning.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 
 import torch
 
@@ -34,13 +45,18 @@ from verl_mupo.glue.patching import wrap_once
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BUGGY_VERL", "MAX_ROPE_ROWS", "ragged_along_rope_rows", "normalize_3d_position_ids",
-           "patch_tensordict_utils", "patch_padding"]
+__all__ = ["BUGGY_VERL", "MAX_ROPE_ROWS", "SWITCH", "UPSTREAM_FIX", "ragged_along_rope_rows",
+           "normalize_3d_position_ids", "fix_applies", "patch_tensordict_utils", "patch_padding"]
 
 # verl versions known to have the bug (>= first, < second); the plugin supports only these anyway
 BUGGY_VERL = ((0, 9, 1), (0, 10, 0))
 # rows of a 3-D position id (text + 3 mRoPE axes in verl's Qwen2/2.5/3-VL code)
 MAX_ROPE_ROWS = 4
+#: environment variable: ``0`` leaves verl's position ids alone (default ``1``: fix on)
+SWITCH = "VERL_MUPO_MROPE_FIX"
+#: the function verl PR #7901 adds to ``verl.utils.tensordict_utils``; where it exists, verl fixes this itself
+UPSTREAM_FIX = "normalize_3d_position_ids"
+_logged = False
 
 
 def ragged_along_rope_rows(position_ids: torch.Tensor) -> bool:
@@ -82,24 +98,47 @@ def normalize_3d_position_ids(position_ids: torch.Tensor) -> torch.Tensor:
     return nested_tensor_from_tensor_list(rows, ragged_idx=2)
 
 
-def _applies() -> bool:
-    """The fix is installed only for the verl versions known to have the bug."""
+def fix_applies(tensordict_utils=None) -> bool:
+    """Whether the fix is installed here: a verl in :data:`BUGGY_VERL` without its own
+    :data:`UPSTREAM_FIX` in ``tensordict_utils`` (default: ``verl.utils.tensordict_utils``), and
+    :data:`SWITCH` not ``0``.
+
+    Raises:
+        ValueError: :data:`SWITCH` is set to something other than ``0`` or ``1``.
+    """
     from verl_mupo.glue.versions import installed_verl_version
 
+    switch = os.environ.get(SWITCH, "1").strip()
+    if switch not in ("0", "1"):
+        raise ValueError(f"{SWITCH}={switch!r}: set 0 (leave verl's mRoPE position ids alone) or 1 (fix them, default)")
+    if switch == "0":
+        return False
     lo, hi = BUGGY_VERL
-    return lo <= installed_verl_version() < hi
+    if not lo <= installed_verl_version() < hi:
+        return False
+    if tensordict_utils is None:
+        import verl.utils.tensordict_utils as tensordict_utils
+    if hasattr(tensordict_utils, UPSTREAM_FIX):
+        logger.debug("verl_mupo: verl has its own %s (verl PR #7901); the plugin's mRoPE fix stays out", UPSTREAM_FIX)
+        return False
+    return True
 
 
 def _fix_in(data) -> None:
+    global _logged
     if "position_ids" in data.keys():
         fixed = normalize_3d_position_ids(data["position_ids"])
         if fixed is not data["position_ids"]:
             data["position_ids"] = fixed
+            if not _logged:
+                _logged = True
+                logger.warning("verl_mupo: rebuilt 3-D mRoPE position ids of an equal-length batch (verl 0.9.1 bug, "
+                               "verl issue #7899; docs/mrope_position_bug.md). Set %s=0 to switch the fix off.", SWITCH)
 
 
 def patch_tensordict_utils(module) -> None:
     """Wrap ``maybe_fix_3d_position_ids`` (and its copies imported by verl's engines)."""
-    if not _applies():
+    if not fix_applies(module):
         return
 
     def make(original):
@@ -119,7 +158,7 @@ def patch_tensordict_utils(module) -> None:
 def patch_padding(module) -> None:
     """Wrap ``left_right_2_no_padding`` (legacy trainer path), whose nested position ids have the
     same equal-length layout."""
-    if not _applies():
+    if not fix_applies():
         return
 
     def make(original):
@@ -131,4 +170,8 @@ def patch_padding(module) -> None:
 
         return left_right_2_no_padding
 
-    wrap_once(module, "left_right_2_no_padding", make, rebind_in=("verl.trainer.ppo.ray_trainer",))
+    # 0.9.1's legacy trainer imports it by name; verl's neo branch moved those imports to its data
+    # plane modules (absent here: skipped)
+    wrap_once(module, "left_right_2_no_padding", make,
+              rebind_in=("verl.trainer.ppo.ray_trainer", "verl.trainer.ppo.data_plane",
+                         "verl.experimental.neoproto.worker_bridge"))

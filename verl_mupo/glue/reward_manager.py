@@ -47,27 +47,43 @@ def mupo_score(result, solution_str: str, format_weight: float) -> dict:
     return extra
 
 
-def _wrap(compute_score, format_weight: float):
+#: extras the legacy trainer cannot take: it merges the reward's extras into a batch that already holds
+#: the dataset's ``data_source`` (an object array), and verl's ``DataProto.union`` refuses the reward
+#: loop's string array of the same values (``data_source ... are not the same object``)
+LEGACY_DROPPED_EXTRAS = ("data_source",)
+
+
+def _wrap(compute_score, format_weight: float, drop: tuple[str, ...] = ()):
+    def finish(result, solution_str):
+        out = mupo_score(result, solution_str, format_weight)
+        for key in drop:
+            out.pop(key, None)
+        return out
+
     if inspect.iscoroutinefunction(compute_score):
         @functools.wraps(compute_score)
         async def wrapped(*, solution_str, **kwargs):
-            return mupo_score(await compute_score(solution_str=solution_str, **kwargs), solution_str, format_weight)
+            return finish(await compute_score(solution_str=solution_str, **kwargs), solution_str)
     else:
         @functools.wraps(compute_score)
         def wrapped(*, solution_str, **kwargs):
-            return mupo_score(compute_score(solution_str=solution_str, **kwargs), solution_str, format_weight)
+            return finish(compute_score(solution_str=solution_str, **kwargs), solution_str)
     return wrapped
 
 
 @register("mupo")
 class MupoRewardManager(NaiveRewardManager):
     """verl's naive manager whose scores are MUPO's ``(1 - w_f) acc + w_f format``, with binary
-    ``acc`` and ``format`` in ``reward_extra_info``. ``w_f`` is ``algorithm.mupo.format_weight``."""
+    ``acc`` and ``format`` in ``reward_extra_info``. ``w_f`` is ``algorithm.mupo.format_weight``.
+    On the legacy trainer (``trainer.use_v1=false``) the extras leave out
+    :data:`LEGACY_DROPPED_EXTRAS`, which that trainer's batch already holds."""
 
     def __init__(self, config, tokenizer, compute_score, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score, reward_router_address, reward_model_tokenizer)
         algo = config.get("algorithm", {}) if hasattr(config, "get") else {}
         mupo = MupoConfig.from_mapping(algo.get("mupo") if hasattr(algo, "get") else None)
         self.format_weight = float(mupo.format_weight)
-        self.compute_score = _wrap(self.compute_score, self.format_weight)
+        trainer = config.get("trainer", {}) if hasattr(config, "get") else {}
+        legacy = hasattr(trainer, "get") and not bool(trainer.get("use_v1", True))
+        self.compute_score = _wrap(self.compute_score, self.format_weight, LEGACY_DROPPED_EXTRAS if legacy else ())
         self.is_async_reward_score = inspect.iscoroutinefunction(self.compute_score)

@@ -28,21 +28,18 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import time
 
-from verl_mupo.batch import batch_rows, group_stage_of_rows
+from verl_mupo.batch import batch_rows
 from verl_mupo.config import MupoConfig
+from verl_mupo.glue.group_step import LAST_INFO_ATTR, estimate, prepare_run, side_info_for
 from verl_mupo.glue.patching import is_patched, wrap_once
-from verl_mupo.glue.side_info import MupoSideInfo, side_info_scope
+from verl_mupo.glue.side_info import MupoSideInfo
 from verl_mupo.glue.storage import padding_rows, read_fields, reward_extra_info
-from verl_mupo.glue.trainer_state import embedder_for, mode_of, settings_of
+from verl_mupo.glue.trainer_state import embedder_for, settings_of
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["patch_trainer", "mupo_group_info", "embedder_for", "settings_of", "LAST_INFO_ATTR"]
-
-#: the trainer attribute that holds the last step's :class:`MupoSideInfo` (read by the debugging dump)
-LAST_INFO_ATTR = "_mupo_last_group_info"
 
 
 def mupo_group_info(trainer, batch, cfg: MupoConfig, metrics: dict) -> MupoSideInfo:
@@ -50,16 +47,7 @@ def mupo_group_info(trainer, batch, cfg: MupoConfig, metrics: dict) -> MupoSideI
     data = read_fields(batch, ["uid", "responses", "response_mask", "extra_fields"])
     rows = batch_rows(trainer.tokenizer, data["responses"], data["response_mask"], data["uid"],
                       reward_infos=[reward_extra_info(r) for r in data["extra_fields"]], valid=~padding_rows(batch))
-    embedder = embedder_for(trainer, cfg)
-    lam = cfg.lambda_for_step(trainer.global_steps, trainer.total_training_steps)
-    result = group_stage_of_rows(rows, cfg, embedder, lam)
-    metrics.update(result.metrics)
-    metrics["mupo/global_step"] = float(trainer.global_steps)
-    if cfg.embedder.placement == "service":
-        metrics["mupo/embedder_actors"] = float(embedder.num_actors)
-        metrics["mupo/embedder_restarts"] = float(embedder.restarts)
-    return MupoSideInfo(uids=rows.uids, labels=result.labels, score_delta=result.score_delta, config=cfg,
-                        no_update=result.filtered, all_correct=result.all_correct)
+    return side_info_for(trainer, rows, cfg, metrics)
 
 
 def _wrap_compute_advantage(original):
@@ -69,13 +57,8 @@ def _wrap_compute_advantage(original):
         if cfg is None:
             return original(self, batch, metrics)
         info = mupo_group_info(self, batch, cfg, metrics)
-        setattr(self, LAST_INFO_ATTR, info)
-        if mode_of(self) == "monitor":
+        with estimate(self, info, metrics):
             return original(self, batch, metrics)
-        with side_info_scope(info):
-            out = original(self, batch, metrics)
-        metrics.update(info.metrics)  # filled by the mupo estimator
-        return out
 
     return _compute_advantage
 
@@ -83,12 +66,7 @@ def _wrap_compute_advantage(original):
 def _wrap_fit(original):
     @functools.wraps(original)
     def fit(self, *args, **kwargs):
-        cfg = settings_of(self)
-        if cfg is not None:
-            t0 = time.perf_counter()
-            embedder_for(self, cfg)  # raises EmbedderLoadError / EmbedderPlacementError naming the setting
-            logger.warning("verl_mupo: embedder %s (%s) ready in %.1f s", cfg.embedder.model,
-                           cfg.embedder.placement, time.perf_counter() - t0)
+        prepare_run(self)
         return original(self, *args, **kwargs)
 
     return fit

@@ -2,15 +2,17 @@
 paper's math / general averages, and the mean pairwise embedding distance of the validation
 responses (the paper's diversity curve is measured on validation).
 
-The hook wraps three methods of verl 0.9.1's v1 ``PPOTrainer`` that ``_validate`` calls in this
-order, each with data the next one lacks:
+The hook wraps three methods of verl 0.9.1's v1 ``PPOTrainer`` and of its legacy
+``RayPPOTrainer`` (``trainer.use_v1=false``) that ``_validate`` calls in this order, each with data
+the next one lacks:
 
 1. ``_maybe_log_val_generations(inputs, outputs, scores)``: the final output of every validation
    session, in the order of the samples below (kept for step 3);
 2. ``_dump_generations(..., reward_extra_infos_dict, dump_path)`` (only with
    ``trainer.validation_data_dir``): the dump's sample keys ``<prompt uid>_<session>_<i>`` (kept, so
-   that the saved embeddings name the dump rows they belong to);
-3. ``_val_metrics_update(data_sources, sample_uids, reward_extra_infos_dict, ...)``: verl's own
+   that the saved embeddings name the dump rows they belong to; the legacy trainer's dump has none);
+3. ``_val_metrics_update(data_sources, sample_uids, reward_extra_infos_dict, sample_turns[,
+   expected_acc_counts])`` (the legacy trainer's has no ``expected_acc_counts``): verl's own
    metrics, to which this hook adds
 
    - ``val-mupo/<data_source>/acc@k`` for k = 1 .. ``val_kwargs.n`` (``acc@1_greedy`` alone when
@@ -26,15 +28,12 @@ validation also writes ``<step>.embeddings.npz`` (the embeddings, float16, per s
 dump key, data_source, acc) and ``<step>.val-mupo.json`` (sampling settings and these metrics)
 beside verl's ``<step>.jsonl`` (:mod:`verl_mupo.evaluation` owns the layout).
 
-Which runs get what:
-
-- acc@k: any run with a binary ``acc`` in the reward's extra info (the ``mupo`` reward manager, or
-  a scorer returning ``acc``), MUPO, the monitored GRPO baseline or a plain verl run alike. A run
-  without ``acc`` gets no ``val-mupo/*`` acc@k (a warning when ``algorithm.mupo`` is set, nothing
-  otherwise: the plugin loads into every verl run).
-- pairwise distance and embeddings: runs with MUPO settings (``adv_estimator=mupo`` or
-  ``algorithm.mupo.monitor_only``, i.e. ``+mupo@algorithm.mupo=grpo_monitor`` for GRPO): they have an
-  embedder. A plain GRPO run without ``algorithm.mupo`` logs acc@k only.
+Which runs get what: only runs that ask for verl-mupo (:func:`verl_mupo.glue.scope.requested`:
+``adv_estimator=mupo`` or an ``algorithm.mupo`` block, e.g. ``+mupo@algorithm.mupo=grpo_monitor``
+for GRPO) get anything; in other runs the three methods are verl's own. Those runs get acc@k when
+the reward's extra info has a binary ``acc`` (the ``mupo`` reward manager, or a scorer returning
+``acc``; a warning otherwise), and the pairwise distance and embeddings when MUPO is on for the run
+(``adv_estimator=mupo`` or ``algorithm.mupo.monitor_only``): they have an embedder.
 """
 
 from __future__ import annotations
@@ -51,22 +50,25 @@ from verl_mupo.diversity import mean_pairwise_distance
 from verl_mupo.evaluation import (EvaluationError, Sampling, correct_counts, evaluate, metrics_of, split_uid,
                                   write_embeddings, write_record)
 from verl_mupo.glue.patching import is_patched, wrap_once
+from verl_mupo.glue.scope import requested
 from verl_mupo.glue.trainer_state import embedder_for, mode_of, settings_of
 from verl_mupo.text import texts_to_embed
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["patch_trainer", "validation_metrics", "PREFIX"]
+__all__ = ["patch_trainer", "patch_legacy_trainer", "patch_class", "validation_metrics", "PREFIX"]
 
 PREFIX = "val-mupo"
 _CAPTURE_ATTR = "_mupo_val_capture"
 _WARNED_ATTR = "_mupo_val_warned"
 
+_VAL_METRICS_PARAMS = ["self", "data_sources", "sample_uids", "reward_extra_infos_dict", "sample_turns"]
+#: the parameters each wrapped method has in verl 0.9.1; ``_val_metrics_update`` of the v1 trainer
+#: also takes ``expected_acc_counts``, the legacy trainer's does not
 _SIGNATURES = {
-    "_maybe_log_val_generations": ["self", "inputs", "outputs", "scores"],
-    "_dump_generations": ["self", "inputs", "outputs", "gts", "scores", "reward_extra_infos_dict", "dump_path"],
-    "_val_metrics_update": ["self", "data_sources", "sample_uids", "reward_extra_infos_dict", "sample_turns",
-                            "expected_acc_counts"],
+    "_maybe_log_val_generations": [["self", "inputs", "outputs", "scores"]],
+    "_dump_generations": [["self", "inputs", "outputs", "gts", "scores", "reward_extra_infos_dict", "dump_path"]],
+    "_val_metrics_update": [_VAL_METRICS_PARAMS + ["expected_acc_counts"], _VAL_METRICS_PARAMS],
 }
 
 
@@ -114,6 +116,8 @@ def validation_metrics(trainer, data_sources, sample_uids, reward_extra_infos_di
         outputs: the samples' decoded responses (``None``: no pairwise distance).
         dump_keys, dump_outputs: the dump's rows, to name each sample's dump key in the embeddings file.
     """
+    if not requested(trainer.config):
+        return {}
     cfg = settings_of(trainer)
     accs = reward_extra_infos_dict.get("acc")
     if accs is None or len(accs) != len(sample_uids):
@@ -188,10 +192,9 @@ def _wrap_dump(original):
 
 def _wrap_metrics_update(original):
     @functools.wraps(original)
-    def _val_metrics_update(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns,
-                            expected_acc_counts=None):
-        out = original(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns,
-                       expected_acc_counts=expected_acc_counts)
+    def _val_metrics_update(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns, *args, **kwargs):
+        out = original(self, data_sources, sample_uids, reward_extra_infos_dict, sample_turns, *args, **kwargs)
+        expected_acc_counts = args[0] if args else kwargs.get("expected_acc_counts")
         capture = getattr(self, _CAPTURE_ATTR, None) or {}
         setattr(self, _CAPTURE_ATTR, None)
         out.update(validation_metrics(self, data_sources, sample_uids, reward_extra_infos_dict, expected_acc_counts,
@@ -202,22 +205,31 @@ def _wrap_metrics_update(original):
 
 
 def patch_trainer(module) -> None:
-    """Wrap the three validation methods of ``module.PPOTrainer`` (idempotent).
+    """Wrap the three validation methods of the v1 ``module.PPOTrainer`` (idempotent)."""
+    patch_class(module.PPOTrainer)
+
+
+def patch_legacy_trainer(module) -> None:
+    """Wrap the three validation methods of the legacy ``module.RayPPOTrainer`` (idempotent)."""
+    patch_class(module.RayPPOTrainer)
+
+
+def patch_class(cls) -> None:
+    """Wrap the three validation methods of ``cls`` (idempotent).
 
     Raises:
         RuntimeError: a method's parameters are not those of verl 0.9.1 (the hook would read the
             wrong arguments).
     """
-    cls = module.PPOTrainer
-    for name, expected in _SIGNATURES.items():
+    for name, variants in _SIGNATURES.items():
         fn = cls.__dict__.get(name)
         params = list(inspect.signature(fn).parameters) if fn is not None else None
         if fn is not None and is_patched(fn):
             continue
-        if params != expected:
-            raise RuntimeError(f"verl_mupo cannot hook this verl's validation: PPOTrainer.{name}"
-                               f"{tuple(params) if params else ' is missing'} is not {tuple(expected)}. "
-                               "verl_mupo supports verl>=0.9.1,<0.10.")
+        if params not in variants:
+            raise RuntimeError(f"verl_mupo cannot hook this verl's validation: {cls.__name__}.{name}"
+                               f"{tuple(params) if params else ' is missing'} is not "
+                               f"{' or '.join(str(tuple(v)) for v in variants)}. verl_mupo supports verl>=0.9.1,<0.10.")
     wrap_once(cls, "_maybe_log_val_generations", _wrap_log_generations)
     wrap_once(cls, "_dump_generations", _wrap_dump)
     wrap_once(cls, "_val_metrics_update", _wrap_metrics_update)
