@@ -13,12 +13,42 @@ Installing the package registers ``algorithm.adv_estimator=mupo`` and
 (``verl_mupo.verl_plugin``).
 """
 
-from verl_mupo.advantages import compute_mupo_advantages, load_balance_weights
-from verl_mupo.config import ConfigError, EmbedderConfig, MupoConfig
-from verl_mupo.diversity import diversity_bonus, diversity_weight, mean_pairwise_distance
-from verl_mupo.group_stage import GroupStageResult, run_group_stage
-from verl_mupo.partition import constrained_partition, effective_num_groups, partition_inertia
-from verl_mupo.text import has_valid_format, reasoning_span
+import importlib
+
+#: public name -> the module that defines it. Imported on first use (PEP 562), so that
+#: ``import verl_mupo.scoring`` (verl's reward workers) or ``verl_mupo.glue.versions`` does not load
+#: torch and the algorithm.
+_EXPORTS = {
+    "compute_mupo_advantages": "verl_mupo.advantages",
+    "load_balance_weights": "verl_mupo.advantages",
+    "ConfigError": "verl_mupo.config",
+    "EmbedderConfig": "verl_mupo.config",
+    "MupoConfig": "verl_mupo.config",
+    "diversity_bonus": "verl_mupo.diversity",
+    "diversity_weight": "verl_mupo.diversity",
+    "mean_pairwise_distance": "verl_mupo.diversity",
+    "GroupStageResult": "verl_mupo.group_stage",
+    "run_group_stage": "verl_mupo.group_stage",
+    "constrained_partition": "verl_mupo.partition",
+    "effective_num_groups": "verl_mupo.partition",
+    "partition_inertia": "verl_mupo.partition",
+    "has_valid_format": "verl_mupo.text",
+    "reasoning_span": "verl_mupo.text",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'verl_mupo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])
+
 
 __version__ = "0.1.0"
 
