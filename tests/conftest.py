@@ -20,3 +20,13 @@ def tq_cluster():
     yield tq
     tq.close()
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def vl_run(tmp_path_factory):
+    """The VL smoke run the end-to-end tests share (``tests/smoke.py``: 6 MUPO steps on images,
+    validation before training and every 2 steps, a checkpoint at step 3); one verl launch for
+    ``test_e2e_cpu.py`` and ``test_report.py``."""
+    from smoke import vl_smoke_run
+
+    return vl_smoke_run(tmp_path_factory.mktemp("vl"))

@@ -9,66 +9,18 @@ Each run takes 1-2 min on 2 cores (most of it Ray and worker start-up)."""
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from verl_mupo.cpu.report import parse_console_metrics
-from verl_mupo.diversity import diversity_weight
+
+from smoke import DETERMINISTIC, STEPS, VL_RUN, assert_k1_mupo_equals_grpo, expected_lambda, run_smoke, train_rows
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "recipes" / "cpu_smoke.sh"
-STEPS = 6
-# one run serves most tests: 6 MUPO steps on images with every response at the maximum length (all
-# sequences of every batch have one length: verl 0.9.1's mRoPE bug case), a checkpoint at step 3,
-# validation with n=4 samples at temperature 1.0 after the last step
-VL_RUN = ("trainer.total_training_steps=6", "trainer.save_freq=3", "trainer.test_freq=6",
-          "actor_rollout_ref.rollout.ignore_eos=True", "actor_rollout_ref.rollout.val_kwargs.n=4",
-          "actor_rollout_ref.rollout.val_kwargs.do_sample=True", "actor_rollout_ref.rollout.val_kwargs.temperature=1.0")
-DETERMINISTIC = {"VERL_MUPO_CPU_DETERMINISTIC": "1"}
-
-
-def _ray_processes() -> int:
-    out = subprocess.run(["pgrep", "-fc", "raylet|gcs_server"], capture_output=True, text=True)
-    return int(out.stdout.strip() or 0)
-
-
-def run_smoke(work: Path, algo: str, *overrides: str, env: dict | None = None, timeout: int = 600):
-    # no validation unless a test asks for it (MUPO_SMOKE_VAL=1 is the recipe's default)
-    full_env = {**os.environ, "PYTHON": sys.executable, "MUPO_SMOKE_DIR": str(work), "MUPO_SMOKE_VAL": "0",
-                **(env or {})}
-    t0 = time.monotonic()
-    proc = subprocess.run(["bash", str(SCRIPT), algo, *overrides], env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
-    log_path = work / algo / f"{algo}.log"
-    log = log_path.read_text(errors="replace") if log_path.exists() else ""
-    return proc, log, time.monotonic() - t0
-
-
-def expected_lambda(step: int, total: int) -> float:
-    return diversity_weight(step - 1, total - 1, 0.4, 0.1, "cosine")
-
-
-def train_rows(rows):
-    return [r for r in rows if "mupo/lambda" in r]
-
-
-@pytest.fixture(scope="module")
-def vl_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("vl")
-    before = _ray_processes()
-    proc, log, seconds = run_smoke(work, "mupo", *VL_RUN, f"trainer.validation_data_dir={work}/val", env=DETERMINISTIC)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + log[-3000:]
-    return {"work": work, "rows": parse_console_metrics(log), "log": log, "stdout": proc.stdout,
-            "seconds": seconds, "ray_before": before, "ray_after": _ray_processes()}
 
 
 def test_the_run_trains_the_vision_language_model_on_images(vl_run):
@@ -121,7 +73,7 @@ def test_rollout_and_actor_agree_on_log_probs(vl_run):
 
 
 def test_validation_gives_the_acc_at_k_report(vl_run):
-    dump = vl_run["work"] / "val" / f"{STEPS}.jsonl"
+    dump = vl_run["work"] / "mupo" / "val" / f"{STEPS}.jsonl"
     assert dump.exists()
     proc = subprocess.run([sys.executable, "-m", "verl_mupo.evaluation", str(dump), "-k", "1", "2", "4"],
                           capture_output=True, text=True)
@@ -166,41 +118,6 @@ def test_the_actor_uses_the_pixels(tmp_path, vl_run):
     blank = np.mean([r["training/rollout_probs_diff_mean"] for r in train_rows(parse_console_metrics(log))])
     normal = np.mean([r["training/rollout_probs_diff_mean"] for r in train_rows(vl_run["rows"])])
     assert blank > 100 * normal, (blank, normal)
-
-
-def _step_records(path: Path):
-    d = np.load(path, allow_pickle=True)
-    recs = [(tuple(p), tuple(r), float(a), float(s))
-            for p, r, a, s in zip(d["prompts"], d["responses"], d["advantages"], d["scores"])]
-    return sorted(recs)
-
-
-def assert_k1_mupo_equals_grpo(tmp_path, *overrides: str) -> tuple[str, str]:
-    """Three steps of MUPO with K=1 and lambda=0 and three of GRPO on the text-only model with the
-    deterministic rollout: the same responses and bitwise equal advantages, step by step, until the
-    first step whose advantages are not all zero (a random policy often answers nothing right in a
-    step; until then no gradient flows and both runs keep identical weights, so they sample the same).
-    Returns both logs."""
-    common = ["trainer.total_training_steps=3", *overrides]
-    env = {"VERL_MUPO_CPU_DETERMINISTIC": "1", "MUPO_SMOKE_MODEL": "text"}
-    mupo, log_m, _ = run_smoke(tmp_path / "m", "mupo", *common, "algorithm.mupo.num_groups=1",
-                               "algorithm.mupo.lambda_max=0", "algorithm.mupo.lambda_min=0",
-                               env={**env, "VERL_MUPO_DUMP_ADVANTAGES": str(tmp_path / "dump_m")})
-    assert mupo.returncode == 0, log_m[-3000:]
-    grpo, log_g, _ = run_smoke(tmp_path / "g", "grpo", *common,
-                               env={**env, "VERL_MUPO_DUMP_ADVANTAGES": str(tmp_path / "dump_g")})
-    assert grpo.returncode == 0, log_g[-3000:]
-    assert "Qwen2ForCausalLM" in log_m and "Qwen2ForCausalLM" in log_g
-    assert [int(r["step"]) for r in train_rows(parse_console_metrics(log_m))] == [1, 2, 3]
-    for step in (1, 2, 3):
-        a = _step_records(tmp_path / "dump_m" / f"step_{step}.npz")
-        b = _step_records(tmp_path / "dump_g" / f"step_{step}.npz")
-        assert len(a) == len(b) == 24
-        assert [x[:2] for x in a] == [x[:2] for x in b], f"step {step}: the two runs sampled different responses"
-        assert [x[2] for x in a] == [x[2] for x in b], f"step {step}"  # bitwise equal advantages
-        if any(x[2] != 0 for x in a):
-            return log_m, log_g
-    pytest.fail("degenerate run: every advantage of the three steps is zero")
 
 
 def test_k1_mupo_equals_grpo_bitwise(tmp_path):

@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
-from test_e2e_cpu import DETERMINISTIC, assert_k1_mupo_equals_grpo, expected_lambda, run_smoke, train_rows
+from smoke import DETERMINISTIC, assert_k1_mupo_equals_grpo, expected_lambda, run_smoke, train_rows
 from verl_mupo.cpu.report import parse_console_metrics
 
 pytestmark = pytest.mark.e2e
@@ -82,9 +82,10 @@ def test_legacy_resume_from_step_2_continues_the_run(tmp_path, legacy_run):
         assert resumed[0][key] == pytest.approx(full[3][key], rel=1e-5, abs=1e-9), key
 
 
-def test_legacy_k1_mupo_equals_grpo_bitwise(tmp_path):
+def test_legacy_k1_mupo_equals_plain_grpo_bitwise(tmp_path):
     # the legacy trainer's compute_advantage gets the DataProto, and the dump reads advantages and
-    # scores from it
+    # scores from it; the GRPO run is plain verl GRPO with the plugin installed (no mupo/* metric,
+    # verl's own advantages)
     log_m, log_g = assert_k1_mupo_equals_grpo(tmp_path, *LEGACY)
     assert "main_ppo_v0" in log_m and "main_ppo_v0" in log_g
 

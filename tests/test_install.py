@@ -9,6 +9,7 @@ math-verify decides."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT), "-w", str(out)], check=True,
+    """The wheel, built from a copy of the checkout (setuptools writes build/ into its source tree)."""
+    src, out = tmp_path_factory.mktemp("src") / "verl-mupo", tmp_path_factory.mktemp("wheel")
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "runs", "build", "dist", "*.egg-info",
+                                                            ".verl_sdist", "__pycache__", ".pytest_cache", ".hypothesis"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(src), "-w", str(out)], check=True,
                    capture_output=True, timeout=600)
     return next(out.glob("verl_mupo-*.whl"))
 

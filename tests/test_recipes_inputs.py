@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from verl_mupo.dry_run import RECIPE_SETTINGS, check_recipe_setting
-from verl_mupo.recipe_settings import check_recipe, check_recipe_relations
+from verl_mupo.recipe_settings import RECIPE_SETTINGS, check_recipe, check_recipe_relations, check_recipe_setting
 from verl_mupo.evaluation import Sampling, record_path, write_embeddings, write_record
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,6 +23,7 @@ from verl_mupo.report.build import build_report, write_report
 from verl_mupo.report.cli import main
 from verl_mupo.report.logs import LogError, merge_by_step, parse_console_metrics, read_file_logger
 from verl_mupo.report.runs import ReportError, Run
+from smoke import STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -264,16 +265,11 @@ def test_greedy_run_is_labelled(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The README's main job as it runs by default (MUPO_SMOKE_VAL=1: validation before training and
-    every 2 steps, n=4 at temperature 1.0, console and file logger); returns its run folder."""
-    work = tmp_path_factory.mktemp("smoke_mupo")
-    env = {k: v for k, v in os.environ.items() if k not in ("VERL_FILE_LOGGER_PATH", "MUPO_SMOKE_VAL")}
-    env.update({"PYTHON": sys.executable, "MUPO_SMOKE_DIR": str(work)})
-    proc = subprocess.run(["bash", str(ROOT / "recipes" / "cpu_smoke.sh"), "mupo"], env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    run = work / "mupo"
+def smoke_run(vl_run):
+    """The folder of the VL smoke run the end-to-end tests share (``tests/smoke.py``: the README's
+    main job as it runs by default, validation before training and every 2 steps, n=4 at temperature
+    1.0, console and file logger; 6 steps)."""
+    run = vl_run["work"] / "mupo"
     assert sorted(p.name for p in run.iterdir()) >= ["metrics.jsonl", "mupo.log", "val"], sorted(run.iterdir())
     return run
 
@@ -282,7 +278,7 @@ def smoke_run(tmp_path_factory):
 def test_smoke_run_logs_val_mupo_acc_at_k_equal_to_its_dumps(smoke_run):
     log = (smoke_run / "mupo.log").read_text(errors="replace")
     rows = {int(r["step"]): r for r in parse_console_metrics(log) if any(k.startswith("val-mupo/") for k in r)}
-    assert sorted(rows) == [0, 2, 4]
+    assert sorted(rows) == [0, 2, 4, STEPS]
     for step, row in rows.items():
         results = evaluate(dump_counts(smoke_run / "val" / f"{step}.jsonl"))
         for r in results:
@@ -303,14 +299,14 @@ def test_report_of_the_smoke_run(smoke_run, tmp_path):
     assert main([str(smoke_run), str(smoke_run), "--labels", "mupo", "again", "--out", str(out)]) == 0
     run = Run.load(smoke_run)
     report = build_report([run])
-    results = {r.name: r for r in evaluate(dump_counts(smoke_run / "val" / "4.jsonl"))}
+    results = {r.name: r for r in evaluate(dump_counts(smoke_run / "val" / f"{STEPS}.jsonl"))}
     (bench,) = [n for n in results if not n.endswith("_avg")]
     line = next(line for line in _axis(report.figures["acc_at_k.png"], bench).lines if line.get_gid() == "run:" + run.label)
     assert np.allclose(line.get_ydata(), [100 * results[bench].acc[k] for k in (1, 2, 3, 4)])
     lam = next(line for line in _axis(report.figures["mupo_curves.png"], "lambda").lines)
-    assert list(lam.get_xdata()) == [1, 2, 3, 4] and lam.get_ydata()[0] == pytest.approx(0.4)
+    assert list(lam.get_xdata()) == list(range(1, STEPS + 1)) and lam.get_ydata()[0] == pytest.approx(0.4)
     tsne = report.figures["tsne.png"]
     n_points = sum(len(c.get_offsets()) for ax in tsne.axes for c in ax.collections)
-    assert n_points == len(read_embeddings(smoke_run / "val" / "4.embeddings.npz")["acc"])
+    assert n_points == len(read_embeddings(smoke_run / "val" / f"{STEPS}.embeddings.npz")["acc"])
     assert sorted(p.name for p in out.iterdir()) == ["acc_at_k.png", "acc_over_steps.png", "mupo_curves.png",
                                                      "summary.md", "tsne.png"]

@@ -559,5 +559,4 @@ def test_dry_run_help_and_bad_options_are_one_line():
     bad = subprocess.run([sys.executable, "-m", "verl_mupo.dry_run", "--bogus"], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
-        "verl_mupo.dry_run: --bogus: not an option; give Hydra overrides (key=value), or --check-recipe NAME=VALUE ... "
-        "first (see --help)"]
+        "verl_mupo.dry_run: --bogus: not an option; give Hydra overrides (key=value), see --help"]

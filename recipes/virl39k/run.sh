@@ -29,7 +29,7 @@
 #     1 deletes $OUT_DIR/eval/{greedy,sampled,acc.txt} of an earlier evaluation before the new one
 #   DRY_RUN [0]
 # The numeric settings (their defaults too) are checked first, in every run: ranges in
-# verl_mupo.dry_run.RECIPE_SETTINGS, pairs (MINI_BATCH <= TRAIN_BATCH) in
+# verl_mupo.recipe_settings.RECIPE_SETTINGS, pairs (MINI_BATCH <= TRAIN_BATCH) in
 # verl_mupo.recipe_settings.RECIPE_RELATIONS; a bad one stops the recipe with exit code 2, naming it.
 set -euo pipefail
 ALGO="${1:?usage: run.sh mupo|grpo 3b|7b [overrides]}"
