@@ -21,7 +21,7 @@ manager's extras (``acc``) merged into ``non_tensor_batch``. This adapter reads 
 
 Validation metrics (``val-mupo/*``) come from :mod:`verl_mupo.glue.validation_metrics`, which
 patches the legacy trainer's validation methods too. Installed by :mod:`verl_mupo.verl_plugin` when
-``verl.trainer.ppo.ray_trainer`` is imported, for verl ``>=0.9.1,<0.10`` (the plugin's version guard).
+``verl.trainer.ppo.ray_trainer`` is imported, for the verls of the plugin's version guard (:data:`verl_mupo.glue.versions.KNOWN_VERL`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from verl_mupo.glue.advantage_dump import dump_dataproto, dump_directory
 from verl_mupo.glue.group_step import estimate, prepare_run, side_info_for
 from verl_mupo.glue.patching import is_patched, wrap_once
 from verl_mupo.glue.trainer_state import settings_of
+from verl_mupo.glue.versions import SUPPORTED
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def patch_ray_trainer(module) -> None:
         params = list(inspect.signature(current).parameters)
         if params != _SIGNATURE:
             raise RuntimeError(f"verl_mupo cannot hook this verl's legacy trainer: compute_advantage{tuple(params)} "
-                               f"is not {tuple(_SIGNATURE)}. verl_mupo supports verl>=0.9.1,<0.10.")
+                               f"is not {tuple(_SIGNATURE)}. {SUPPORTED}")
     # verl's v1 utilities import compute_advantage by name; if they do after this, they get the
     # wrapper, which passes through there (no legacy trainer is marked)
     wrap_once(module, "compute_advantage", _wrap_compute_advantage)

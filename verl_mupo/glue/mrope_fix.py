@@ -42,14 +42,17 @@ import os
 import torch
 
 from verl_mupo.glue.patching import wrap_once
+from verl_mupo.glue.versions import KNOWN_VERL
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BUGGY_VERL", "MAX_ROPE_ROWS", "SWITCH", "UPSTREAM_FIX", "ragged_along_rope_rows",
            "normalize_3d_position_ids", "fix_applies", "patch_tensordict_utils", "patch_padding"]
 
-# verl versions known to have the bug (>= first, < second); the plugin supports only these anyway
-BUGGY_VERL = ((0, 9, 1), (0, 10, 0))
+#: verl versions known to have the bug (>= first, < second): every verl the plugin supports
+#: (:data:`verl_mupo.glue.versions.KNOWN_VERL`, the one home of the range); a supported release
+#: with verl's own fix is recognised by :data:`UPSTREAM_FIX` instead
+BUGGY_VERL = KNOWN_VERL
 # rows of a 3-D position id (text + 3 mRoPE axes in verl's Qwen2/2.5/3-VL code)
 MAX_ROPE_ROWS = 4
 #: environment variable: ``0`` leaves verl's position ids alone (default ``1``: fix on)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Iterable
 
+from verl_mupo.glue.versions import KNOWN_VERL_TEXT
+
 __all__ = ["PATCHED_ATTR", "ORIGINAL_ATTR", "wrap_once", "is_patched", "original_of"]
 
 PATCHED_ATTR = "__verl_mupo_patched__"
@@ -49,7 +51,7 @@ def wrap_once(owner: Any, name: str, make_wrapper: Callable[[Callable], Callable
     current = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
     if current is None:
         raise AttributeError(f"verl_mupo: {getattr(owner, '__name__', owner)!r} has no {name!r} to wrap; "
-                             "this verl version is not supported (verl>=0.9.1,<0.10)")
+                             f"this verl version is not supported ({KNOWN_VERL_TEXT})")
     if is_patched(current):
         return False
     wrapper = make_wrapper(current)

@@ -23,8 +23,8 @@ Public API (names stable; the validation-metrics hook uses them too):
 - ``reward_extra_info(extra_fields_row) -> dict``: the reward manager's per-row extras
   (``acc``, ``format``...) from one row of the ``extra_fields`` field.
 - ``dense(t, padding=0)``: a dense tensor from a nested (ragged) one.
-- ``KNOWN_VERL``: the verl versions this adapter knows, ``(lowest, first unsupported)``; the
-  plugin's version guard (``verl_mupo.glue.versions.check_verl_version``) uses it.
+- ``KNOWN_VERL``: the verl versions this adapter knows, ``(lowest, first unsupported)``; its home is
+  :mod:`verl_mupo.glue.versions` (the plugin's version guard), re-exported here.
 """
 
 from __future__ import annotations
@@ -33,12 +33,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from verl_mupo.glue.versions import KNOWN_VERL, KNOWN_VERL_TEXT
+
 __all__ = ["KNOWN_VERL", "KNOWN_VERL_TEXT", "read_fields", "padding_rows", "reward_extra_info", "dense"]
 
-#: verl versions whose v1 batch storage this adapter reads: 0.9.1 <= verl < 0.10 (TransferQueue's
-#: ``kv_batch_get`` through ``verl.utils.transferqueue_utils.tq``, ``KVBatchMeta`` keys and tags).
-KNOWN_VERL: tuple[tuple[int, ...], tuple[int, ...]] = ((0, 9, 1), (0, 10, 0))
-KNOWN_VERL_TEXT = "verl>=0.9.1,<0.10"
 
 
 def dense(t, padding=0):

@@ -36,6 +36,7 @@ from verl_mupo.glue.patching import is_patched, wrap_once
 from verl_mupo.glue.side_info import MupoSideInfo
 from verl_mupo.glue.storage import padding_rows, read_fields, reward_extra_info
 from verl_mupo.glue.trainer_state import embedder_for, settings_of
+from verl_mupo.glue.versions import SUPPORTED
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def patch_trainer(module) -> None:
     if params != ["self", "batch", "metrics"]:
         raise RuntimeError(
             f"verl_mupo cannot hook this verl: PPOTrainer._compute_advantage{tuple(params)} is not "
-            "(self, batch, metrics). verl_mupo supports verl>=0.9.1,<0.10."
+            f"(self, batch, metrics). {SUPPORTED}"
         )
     wrap_once(cls, "_compute_advantage", lambda original: wrap_dump(_wrap_compute_advantage(original)))
     wrap_once(cls, "fit", _wrap_fit)

@@ -52,6 +52,7 @@ from verl_mupo.evaluation import (EvaluationError, Sampling, correct_counts, eva
 from verl_mupo.glue.patching import is_patched, wrap_once
 from verl_mupo.glue.scope import requested
 from verl_mupo.glue.trainer_state import embedder_for, mode_of, settings_of
+from verl_mupo.glue.versions import SUPPORTED
 from verl_mupo.text import texts_to_embed
 
 logger = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ def patch_class(cls) -> None:
         if params not in variants:
             raise RuntimeError(f"verl_mupo cannot hook this verl's validation: {cls.__name__}.{name}"
                                f"{tuple(params) if params else ' is missing'} is not "
-                               f"{' or '.join(str(tuple(v)) for v in variants)}. verl_mupo supports verl>=0.9.1,<0.10.")
+                               f"{' or '.join(str(tuple(v)) for v in variants)}. {SUPPORTED}")
     wrap_once(cls, "_maybe_log_val_generations", _wrap_log_generations)
     wrap_once(cls, "_dump_generations", _wrap_dump)
     wrap_once(cls, "_val_metrics_update", _wrap_metrics_update)

@@ -1,0 +1,46 @@
+"""One home for each fact: the facts the issue found written in several places are read from one
+module, and the copies that must stay (``pyproject.toml``, the docs) agree with it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import verl_mupo
+
+PACKAGE = Path(verl_mupo.__file__).parent
+ROOT = PACKAGE.parent
+
+
+def _sources(exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """relative path -> text of every module of the package, but those under ``exclude``."""
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if not rel.startswith(exclude):
+            out[rel] = path.read_text()
+    return out
+
+
+def test_the_supported_verl_range_is_written_once():
+    from verl_mupo.glue.versions import KNOWN_VERL, KNOWN_VERL_TEXT
+
+    assert KNOWN_VERL == ((0, 9, 1), (0, 10, 0)) and KNOWN_VERL_TEXT == "verl>=0.9.1,<0.10"
+    written = {rel for rel, text in _sources().items()
+               if re.search(r"\(0, ?10, ?0\)|>=0\.9\.1,<0\.10", text)}
+    assert written == {"glue/versions.py"}, written
+
+
+def test_pyproject_requires_the_supported_verl_range():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pins = re.findall(r'"verl(?:\[[^\]]*\])?([<>=!~][^"]*)"', pyproject)
+    from verl_mupo.glue.versions import KNOWN_VERL_TEXT
+
+    assert pins == [KNOWN_VERL_TEXT.removeprefix("verl")], (pins, "edit KNOWN_VERL in verl_mupo/glue/versions.py "
+                                                            "and the verl requirement in pyproject.toml together")
+
+
+def test_the_mrope_fix_and_the_storage_adapter_use_the_guards_range():
+    from verl_mupo.glue import mrope_fix, storage, versions
+
+    assert mrope_fix.BUGGY_VERL is versions.KNOWN_VERL and storage.KNOWN_VERL is versions.KNOWN_VERL
