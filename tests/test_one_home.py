@@ -44,3 +44,15 @@ def test_the_mrope_fix_and_the_storage_adapter_use_the_guards_range():
     from verl_mupo.glue import mrope_fix, storage, versions
 
     assert mrope_fix.BUGGY_VERL is versions.KNOWN_VERL and storage.KNOWN_VERL is versions.KNOWN_VERL
+
+
+def test_config_reads_only_algorithm_mupo_and_run_config_reads_verls_schema():
+    import verl_mupo.config as config
+    from verl_mupo.glue import run_config
+
+    text = Path(config.__file__).read_text()
+    for verl_key in ("adv_estimator\"", "\"trainer\"", "n_gpus_per_node", "nnodes", "def run_settings", "def mupo_mode"):
+        assert verl_key not in text, f"verl_mupo/config.py reads verl's schema ({verl_key}); that belongs in glue/run_config.py"
+    assert not {"mupo_mode", "run_settings", "resolve_placement", "trainer_has_gpus"} & set(config.__all__)
+    assert run_config.mupo_mode({"adv_estimator": "mupo"}) == "mupo"
+    assert run_config.trainer_has_gpus({"trainer": {"device": "cuda", "n_gpus_per_node": 1, "nnodes": 1}})

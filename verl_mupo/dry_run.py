@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
-    from verl_mupo.config import ConfigError, run_settings
+    from verl_mupo.config import ConfigError
+    from verl_mupo.glue.run_config import run_settings
     from verl_mupo.doctor import main as doctor
 
     cfg = compose(overrides)

@@ -8,7 +8,8 @@ import logging
 
 from omegaconf import OmegaConf
 
-from verl_mupo.config import ConfigError, MupoConfig, mupo_mode, run_settings
+from verl_mupo.config import ConfigError, MupoConfig
+from verl_mupo.glue.run_config import mupo_mode, run_settings
 from verl_mupo.glue.reward_deps import SCORER_MODULE, grader_problem, uses_project_scorer
 from verl_mupo.glue.scope import requested
 
@@ -63,7 +64,7 @@ def check_validation_sampling(config) -> None:
 
 def check_mupo_config(config) -> MupoConfig | None:
     """Validate the MUPO parts of a full verl config. Returns the run's settings
-    (:func:`verl_mupo.config.run_settings`: embedder placement resolved), or ``None`` when the run
+    (:func:`verl_mupo.glue.run_config.run_settings`: embedder placement resolved), or ``None`` when the run
     uses neither ``adv_estimator=mupo`` nor ``algorithm.mupo.monitor_only`` (and has no
     ``algorithm.mupo`` block: :func:`check_estimator`).
 

@@ -1,7 +1,7 @@
 """The narrow hook around verl's v1 ``PPOTrainer._compute_advantage`` (and ``fit``).
 
 Active only when MUPO is on for the run (``algorithm.adv_estimator=mupo``, or
-``algorithm.mupo.monitor_only`` with another estimator; :func:`verl_mupo.config.mupo_mode`). Before
+``algorithm.mupo.monitor_only`` with another estimator; :func:`verl_mupo.glue.run_config.mupo_mode`). Before
 verl's own method runs it:
 
 1. reads each row's response tokens, ``uid`` and ``reward_extra_info`` (``acc``) from verl's batch

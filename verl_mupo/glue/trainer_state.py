@@ -3,11 +3,11 @@
 Public API (names and signatures stable; the trainer hook and the validation-metrics hook use them):
 
 - ``settings_of(trainer) -> MupoConfig | None``: the run's settings, parsed from
-  ``trainer.config`` on first use with :func:`verl_mupo.config.run_settings` (placement resolved),
+  ``trainer.config`` on first use with :func:`verl_mupo.glue.run_config.run_settings` (placement resolved),
   then cached on the trainer; ``None`` when MUPO is off for this run (neither
   ``adv_estimator=mupo`` nor ``algorithm.mupo.monitor_only``).
 - ``mode_of(trainer) -> str | None``: ``"mupo"``, ``"monitor"`` or ``None``
-  (:func:`verl_mupo.config.mupo_mode` of ``trainer.config.algorithm``).
+  (:func:`verl_mupo.glue.run_config.mupo_mode` of ``trainer.config.algorithm``).
 - ``embedder_for(trainer, cfg: MupoConfig | None = None) -> Embedder``: the run's embedder, anything
   with ``encode(texts: list[str]) -> (n, d) float32 unit rows``: the process-wide in-process model,
   or the trainer's embedder service (started on first use inside verl's global resource pool).
@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 
-from verl_mupo.config import MupoConfig, mupo_mode, run_settings
+from verl_mupo.config import MupoConfig
+from verl_mupo.glue.run_config import mupo_mode, run_settings
 from verl_mupo.embedding import get_embedder
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def embedder_for(trainer, cfg: MupoConfig | None = None):
         return get_embedder(cfg.embedder)
     if cfg.embedder.placement != "service":
         raise ValueError(f"embedder_for needs a resolved placement (in_process or service), got "
-                         f"{cfg.embedder.placement!r}; pass settings from verl_mupo.config.run_settings")
+                         f"{cfg.embedder.placement!r}; pass settings from verl_mupo.glue.run_config.run_settings")
     service = getattr(trainer, _SERVICE_ATTR, None)
     if service is None:
         from verl_mupo.glue.embedder_service import EmbedderService, bundles_of_pool

@@ -54,7 +54,7 @@ def config_mode(text: str) -> str | None:
     """What the config that verl's ``main_ppo`` prints at start-up (``pprint`` of the resolved config,
     in the console log) says MUPO's hook did: ``"mupo"`` (``'adv_estimator': 'mupo'``), ``"monitor"``
     (another estimator with ``'monitor_only': True``: the ``mupo/*`` metrics only, as
-    :func:`verl_mupo.config.mupo_mode` decides), or ``None`` (no config printed, or MUPO off)."""
+    :func:`verl_mupo.glue.run_config.mupo_mode` decides), or ``None`` (no config printed, or MUPO off)."""
     est = _ESTIMATOR.search(text)
     if est is None:
         return None
