@@ -21,6 +21,12 @@ and the most grades any repeat lost). Caches and workers are reset between runs;
 (as every step after a run's first), "cold" runs start them on first need. ``--old REF`` adds the
 same runs with the scorer of a git revision (e.g. ``cdb738c``, the scorer before issue 8) without
 the two hostile texts (they take minutes there).
+
+The hostile-mix row (``--hostile 2000``) grades 2,000 distinct hostile responses of about 2,048
+tokens each (:func:`make_hostile`: restated questions, invisible text, hedges, false chains, deep
+nesting, and a trigonometric identity with a large power such as ``(x+1)^{70}``) from the same
+threads. Every row reports its slowest response and how many took over 1 s: the grader's
+per-response budget (``VERL_MUPO_GRADER_RESPONSE_BUDGET_S``, 1 s) bounds them.
 """
 
 from __future__ import annotations
@@ -149,6 +155,69 @@ PATHOLOGICAL = [
 ]
 
 
+def _hostile_answer(rng, k: int) -> tuple[str, str, dict | None]:
+    """One hostile ``(answer, ground truth, extra_info)``, distinct for each ``k``: what a policy
+    searching for reward tries (issue 19): restated questions, invisible text, hedges, false chains,
+    long lists, deep nesting, and sympy traps (a trigonometric identity with a large power)."""
+    a, b = int(rng.integers(2, 40)) + k % 7, int(rng.integers(2, 40))
+    kind = k % 20
+    if kind == 0:
+        a += a == 10  # 10^k is scientific notation: a value
+        return f"{a}^{{{b % 12 + 2}}}", str(a ** (b % 12 + 2)), None  # a power restated
+    if kind == 1:
+        return f"{a} \\times {b + k}", str(a * (b + k)), None
+    if kind == 2:
+        return f"\\binom{{{a + 10}}}{{3}}", str(math.comb(a + 10, 3)), None
+    if kind == 3:
+        return f"\\int_0^{{{a}}} x\\,dx", str(a * a / 2), None
+    if kind == 4:
+        return f"{a}\\phantom{{\\text{{ or }} {b + k}}}", str(b + k), None  # hidden hedge
+    if kind == 5:
+        return f"{a}\\textcolor{{white}}{{\\text{{ or }} {b + k}}}", str(b + k), None
+    if kind == 6:
+        return f"{a} % {b + k}\n", str(b + k), None
+    if kind == 7:
+        return f"{a}\u200b{b + k}", str(a), None  # shows a digit string, not a
+    if kind == 8:
+        return ", ".join(str(a + j) for j in range(16)) + f", {k}", str(a), None  # a hedge of 17 values
+    if kind == 9:
+        return f"{a} = {b + k} = {a}", str(a), None  # a false chain
+    if kind == 10:
+        return "(" * 120 + str(a) + ")" * 120, str(a + k), None  # deep brackets
+    if kind == 11:
+        return f"x^{{{a}}} + \\sin(x)^{{{b}}} + {k}", f"\\cos(x)^{{{b}}} + x^{{{a}}}", None
+    if kind == 12:
+        return f"{a}x + {b}y + {k}z", f"{b}y + {a}x + {k + 1}z", None
+    if kind == 13:
+        return f"\\ge {a + k}", str(a + k), None  # a relation for a value
+    if kind == 14:
+        return f"{a} \\text{{ or }} {a + k}", str(a), None
+    if kind == 15:
+        return f"\\frac{{{a}}}{{{b}}} \\approx {a / b + 1:.3f}", f"\\frac{{{a}}}{{{b}}}", None  # a false rounding
+    if kind == 16:
+        return f"\\sqrt{{{a * a}}}", str(a), None  # a root restated
+    if kind == 17:  # the issue's slow kind: a trigonometric identity and a large power
+        return (f"\\sin^2 x + \\cos^2 x + (x+1)^{{{60 + k % 40}}}", f"1 + (x+1)^{{{60 + k % 40}}} + {k}", None)
+    if kind == 18:
+        return "\\sqrt{" * 60 + str(a) + "}" * 60, str(a + k), None
+    return f"{a}!", str(math.factorial(a)), None  # a factorial restated
+
+
+def make_hostile(seed: int = 0, n: int = 2000, tokens: int = 2048) -> list:
+    """``n`` distinct hostile responses of about ``tokens`` tokens (4 characters each) of reasoning and
+    one boxed hostile answer: ``(response, ground_truth, extra_info)`` items."""
+    rng = np.random.default_rng(seed + 1)
+    items = []
+    for k in range(n):
+        answer, gt, extra = _hostile_answer(rng, k)
+        think = []
+        while sum(map(len, think)) < 4 * tokens:
+            think.append(_reasoning(rng))
+        items.append((f"<think>{' '.join(think)[: 4 * tokens]}</think>\n\nSo the answer is $\\boxed{{{answer}}}$.",
+                      gt, extra))
+    return items
+
+
 def mixed_in(mix: list, extra: list) -> list:
     """``mix`` with the ``extra`` items spread through it (at 1/4, 2/4, ... of its length), so they run
     alongside the others, as in a real step, and not after them."""
@@ -158,9 +227,15 @@ def mixed_in(mix: list, extra: list) -> list:
     return out
 
 
-def grade_all(compute_score, items, threads: int) -> tuple[list[float], float]:
+def grade_all(compute_score, items, threads: int, latencies: list | None = None) -> tuple[list[float], float]:
+    """Grades of ``items`` from ``threads`` threads and the wall time; each response's own wall time
+    (from its call to its grade, as one reward thread sees it) goes to ``latencies``."""
     def one(item):
-        return compute_score(data_source="virl39k", solution_str=item[0], ground_truth=item[1], extra_info=item[2])
+        t = time.perf_counter()
+        out = compute_score(data_source="virl39k", solution_str=item[0], ground_truth=item[1], extra_info=item[2])
+        if latencies is not None:
+            latencies.append(time.perf_counter() - t)
+        return out
 
     t0 = time.perf_counter()
     if threads == 1:
@@ -196,6 +271,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=3, help="runs of each kind; the median wall time is shown")
     p.add_argument("--old", default=None, help="also run the scorer of this git revision")
+    p.add_argument("--hostile", type=int, default=2000, help="hostile responses in the hostile-mix row (0: none)")
     args = p.parse_args(argv)
 
     from verl_mupo.grading import pool
@@ -213,19 +289,37 @@ def main(argv=None) -> int:
             s = pool.configure(workers=args.workers, timeout_s=args.timeout_s)
             if warm:
                 pool.warm_up()
-            before, cpu0 = pool.stats(), _cpu() + _started_workers_cpu(pool)
-            grades, wall = grade_all(compute_score, items, threads)
+            before, cpu0, lat = pool.stats(), _cpu() + _started_workers_cpu(pool), []
+            grades, wall = grade_all(compute_score, items, threads, lat)
             after = pool.stats()
             pool.shutdown()  # workers end and are waited for: their CPU time counts below
             reference = grades if reference is None else reference
-            runs.append((wall, _cpu() - cpu0, grades, before, after))
-        wall, cpu, grades, before, after = sorted(runs, key=lambda r: r[0])[len(runs) // 2]  # the median run
+            runs.append((wall, _cpu() - cpu0, grades, before, after, lat))
+        wall, cpu, grades, before, after, lat = sorted(runs, key=lambda r: r[0])[len(runs) // 2]  # the median run
         lost = max(sum(1 for a, b in zip(reference, r[2]) if a == 1.0 and b == 0.0) for r in runs)
         rows.append((f"new, {name}", threads, s.workers, s.timeout_s, wall, cpu,
                      f"{_delta(before, after, 'worker_checks', 'in_process_checks')} "
                      f"(+{_delta(before, after, 'cache_hits', 'joined_checks')})",
                      after.get("timeouts", 0) - before.get("timeouts", 0), lost,
-                     all(r[2] == reference for r in runs)))
+                     all(r[2] == reference for r in runs), max(lat), sum(t > 1.0 for t in lat)))
+    if args.hostile:
+        hostile = make_hostile(args.seed, args.hostile)
+        runs = []
+        for _ in range(args.repeat):
+            s = pool.configure(workers=args.workers, timeout_s=args.timeout_s)
+            pool.warm_up()
+            before, cpu0, lat = pool.stats(), _cpu() + _started_workers_cpu(pool), []
+            grades, wall = grade_all(compute_score, hostile, args.threads, lat)
+            after = pool.stats()
+            pool.shutdown()
+            runs.append((wall, _cpu() - cpu0, grades, before, after, lat))
+        wall, cpu, grades, before, after, lat = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+        rows.append((f"new, hostile mix ({len(hostile):,}, {sum(grades):.0f} paid)", args.threads, s.workers,
+                     s.timeout_s, wall, cpu,
+                     f"{_delta(before, after, 'worker_checks', 'in_process_checks')} "
+                     f"(+{_delta(before, after, 'cache_hits', 'joined_checks')})",
+                     after.get("timeouts", 0) - before.get("timeouts", 0), "-", "-", max(lat),
+                     sum(t > 1.0 for t in lat)))
     if args.old:
         old = load_old_scorer(args.old)
         old_items = mixed_in(mix, PATHOLOGICAL[2:])
@@ -236,13 +330,14 @@ def main(argv=None) -> int:
             ref_old = grades if ref_old is None else ref_old
             lost = sum(1 for a, b in zip(ref_old, grades) if a == 1.0 and b == 0.0)
             rows.append((f"old {args.old} ({len(old_items):,} items)", threads, 1, 5.0, wall, _cpu() - cpu0, "-",
-                         "-", lost, grades == ref_old))
+                         "-", lost, grades == ref_old, math.nan, "-"))
     print("| scorer, run | threads | workers | budget s | wall s | CPU s | symbolic checks (+ from cache) | "
-          "timeouts | grades lost vs its single-thread run | identical |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "timeouts | grades lost vs its single-thread run | identical | slowest response s | responses > 1 s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        same = r[9] if isinstance(r[9], str) else ("yes" if r[9] else "no")
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:g} | {r[4]:.2f} | {r[5]:.2f} | {r[6]} | {r[7]} | {r[8]} | "
-              f"{'yes' if r[9] else 'no'} |")
+              f"{same} | {r[10]:.2f} | {r[11]} |")
     return 0
 
 

@@ -17,10 +17,16 @@ import csv
 import dataclasses
 import gzip
 import json
+import os
 import sys
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data" / "grader"
+# agreement is about the rules, not the clock: on a loaded test machine a 1 s wall budget per response
+# (VERL_MUPO_GRADER_RESPONSE_BUDGET_S) would refuse slow symbolic checks at random. The budget has its
+# own tests (tests/test_grader_budget.py) and its measurement (benchmarks/grader.py); set the variable
+# to test the suites under it.
+os.environ.setdefault("VERL_MUPO_GRADER_RESPONSE_BUDGET_S", "60")
 THINK = "<think>reasoning</think> "
 
 
@@ -133,9 +139,6 @@ PEER_REVIEW: dict[str, tuple[str, str]] = {
     "tests/test_all.py:907": ("their parameter", "expected 0 only with allow_set_relation_comp=False; the same pair "
                               "with True (line 901) agrees: we always read a relation as its interval"),
     "tests/test_boxed.py:8": _LAST_BOX,
-    "tests/test_numina_cases.py:24": ("left", "|z| between two bounds is a union of two intervals; relations are "
-                                      "converted for one plain variable only"),
-    "tests/test_numina_cases.py:54": ("left", "a system written p=5,q=2;p=7,q=2 against tuples; not a ViRL39K form"),
     "tests/test_numina_cases.py:69": _LAST_BOX,
     "tests/test_numina_cases.py:74": _LAST_BOX,
     "tests/test_numina_cases.py:121": ("outside ViRL39K", "the ground truth is escaped twice and its box never "

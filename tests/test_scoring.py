@@ -168,7 +168,7 @@ def test_one_answer_makes_a_bounded_number_of_symbolic_checks(monkeypatch):
     import verl_mupo.scoring as scoring
 
     calls = []
-    monkeypatch.setattr(scoring, "symbolic_check", lambda p, g: calls.append((p, g)) or False)
+    monkeypatch.setattr(scoring, "symbolic_check", lambda p, g, until=None: calls.append((p, g)) or False)
     truth = ", ".join(f"\\sin {k}x" for k in range(1, 13))  # 12 parts, each only math-verify can decide
     answer = ", ".join(f"\\cos {k}x" for k in range(1, 13))
     assert grade(answer, truth) is False

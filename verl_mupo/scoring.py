@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Mapping
 
 from verl_mupo.data.rows import ground_truth_of
@@ -60,10 +61,10 @@ from verl_mupo.grading.choices import answer_letters, option_texts, truth_letter
 from verl_mupo.grading.chains import chain_answers, is_chain
 from verl_mupo.grading.latex import clean, compact, is_words, words
 from verl_mupo.grading.numeric import evaluate, same_equation, same_function, values_equal, written_step
-from verl_mupo.grading.pool import GraderUnavailable, current_settings, symbolic_check
+from verl_mupo.grading.pool import GraderUnavailable, apply_reward_kwargs, current_settings, symbolic_check
 from verl_mupo.grading.settings import GraderSettingsError
-from verl_mupo.grading.structure import (bracketed, has_relation, relation_interval, split_name, strip_point_name,
-                                         top_level_parts, union_parts)
+from verl_mupo.grading.structure import (bracket_depths, bracketed, has_relation, named_tuples, relation_interval, relation_union,
+                                         split_name, strip_point_name, top_level_parts, union_parts)
 from verl_mupo.grading.units import same_count_word, split_count_word, split_unit
 from verl_mupo.grading.values import copied_from_question, is_number_value, unevaluated
 from verl_mupo.grading.visible import visible
@@ -76,22 +77,27 @@ _MAX_PARTS = 12  # more parts than this are compared as text only
 #: symbolic checks one answer may make (a list is compared part by part); later ones count as different,
 #: so one hostile answer costs at most this many check budgets
 MAX_SYMBOLIC_CHECKS = 16
+#: an answer nesting brackets or braces deeper than this is wrong without checks (no right answer
+#: nests 24 deep; each level costs every rule a pass, and sympy recursion)
+MAX_NESTING = 24
 
 
 def _no_symbolic(pred: str, gt: str) -> bool:
     return False
 
 
-def _bounded_oracle(max_checks: int, max_chars: int):
+def _bounded_oracle(max_checks: int, max_chars: int, until: float):
     """:func:`symbolic_check` for one answer: at most ``max_checks`` calls, none on a side longer than
-    ``max_chars`` (the cap on what reaches math-verify); beyond either, not equivalent."""
+    ``max_chars`` (the cap on what reaches math-verify), none after ``until`` (``time.monotonic()``:
+    the end of the response's wall-time budget, which bounds each check too); beyond any, not
+    equivalent."""
     left = [max_checks]
 
     def oracle(pred: str, gt: str) -> bool | None:
-        if left[0] <= 0 or len(pred) > max_chars or len(gt) > max_chars:
+        if left[0] <= 0 or len(pred) > max_chars or len(gt) > max_chars or time.monotonic() >= until:
             return False
         left[0] -= 1
-        return symbolic_check(pred, gt)
+        return symbolic_check(pred, gt, until)
 
     return oracle
 
@@ -106,6 +112,7 @@ def _compare(p: str, g: str, oracle) -> bool | tuple[str, str]:
     and units removed)."""
     if compact(p) == compact(g):
         return True
+    p, g = _same_notation(p, g)
     pp, gp = _distinct(top_level_parts(p)), _distinct(top_level_parts(g))
     if len(pp) != len(gp):
         pp, gp = _set_elements(pp), _set_elements(gp)  # \{1, 2\} answered by 1, 2 and the other way round
@@ -114,6 +121,19 @@ def _compare(p: str, g: str, oracle) -> bool | tuple[str, str]:
     if len(gp) > 1:
         return _same_collection(pp, gp, oracle)
     return _compare_one(pp[0], gp[0], oracle) if pp and gp else False
+
+
+def _same_notation(p: str, g: str) -> tuple[str, str]:
+    """Right answers in another notation, rewritten to the ground truth's: relations joined by "or" as
+    a union of intervals (``x < -1 or x > 3``; ``|z|`` between bounds is two intervals: in
+    :func:`relation_interval`), solutions as named values (``p=5,q=2;p=7,q=2``) as tuples when the
+    other side writes tuples without names."""
+    p, g = relation_union(p) or p, relation_union(g) or g
+    if "(" in g and "=" not in g:
+        p = named_tuples(p) or p
+    elif "(" in p and "=" not in p:
+        g = named_tuples(g) or g
+    return p, g
 
 
 def _distinct(parts: list[str]) -> list[str]:
@@ -268,13 +288,19 @@ def _numbers_equal(a: float, au: str | None, b: float, bu: str | None) -> bool:
     return values_equal(a, b) or values_equal(a, b / 100.0)
 
 
-def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) -> bool:
+#: of a response's wall-time budget, what is kept for reading it (box, format, cheap rules) after its checks
+RESERVE_S = 0.1
+
+
+def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True, deadline: float | None = None) -> bool:
     """Whether the extracted answer ``pred`` matches ``ground_truth`` (rules 2-13 above).
 
     ``ground_truth`` may be boxed (ViRL39K's raw answers are). ``extra_info`` may carry ``options``
     (a list, A first, or a dict), ``question`` (options read from ``A. ...`` lines) and ``answer_type``
     (``choices`` lets ``AC`` mean A and C; ``text``/``number`` turn the letter rule off). With
-    ``symbolic=False`` math-verify is never called (undecided answers are wrong).
+    ``symbolic=False`` math-verify is never called (undecided answers are wrong). ``deadline``
+    (``time.monotonic()``) ends every symbolic check of this answer, waiting for a worker included
+    (default: ``response_budget_s`` from now); a check not done by then is refused (wrong).
     """
     gt = _truth_text(ground_truth)
     if gt is None:
@@ -282,13 +308,15 @@ def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True) 
     if pred is None or gt is None:
         return False
     pred = str(pred)  # not stripped before clean(): a TeX comment ends at its line break
-    max_chars = current_settings().max_answer_chars
+    settings = current_settings()
+    until = time.monotonic() + settings.response_budget_s if deadline is None else deadline
+    max_chars = settings.max_answer_chars
     if not pred.strip() or not gt or len(pred) > max_chars:
         return False
     p, g = clean(pred), clean(gt)
-    if not p or not g:
+    if not p or not g or max(bracket_depths(p)) > MAX_NESTING:
         return False
-    oracle = _bounded_oracle(MAX_SYMBOLIC_CHECKS, max_chars) if symbolic else _no_symbolic
+    oracle = _bounded_oracle(MAX_SYMBOLIC_CHECKS, max_chars, until) if symbolic else _no_symbolic
     info = extra_info if isinstance(extra_info, Mapping) else {}
     answer_type = info.get("answer_type") if isinstance(info.get("answer_type"), str) else None
     letters, truth_text = None, None
@@ -372,15 +400,21 @@ def compute_score(data_source=None, solution_str="", ground_truth="", extra_info
     ``data_source`` lands in verl's validation dumps for the acc@k report (string values are not
     averaged by verl).
 
+    Keyword arguments are the grader's settings from ``reward.custom_reward_function.reward_kwargs``
+    (``workers``, ``timeout_s``, ``max_answer_chars``, ``response_budget_s``: over the
+    ``VERL_MUPO_GRADER_*`` environment variables, held by the process; an unknown name raises).
+
     Garbage input scores 0 and never raises; a grader that cannot work (a bad ``VERL_MUPO_GRADER_*``
     setting, math-verify missing, a ground truth of several values) raises, so a run never trains on
     silent zeros.
     """
     text = solution_str if isinstance(solution_str, str) else ("" if solution_str is None else str(solution_str))
+    budget = (apply_reward_kwargs(kwargs) if kwargs else current_settings()).response_budget_s
+    deadline = time.monotonic() + budget - min(RESERVE_S, budget / 2)  # the rest reads the text
     text = visible(text)  # invisible characters, phantoms and white text are not read (grading.visible)
     pred = last_boxed(text)
     try:
-        acc = float(pred is not None and grade(pred, ground_truth, extra_info))
+        acc = float(pred is not None and grade(pred, ground_truth, extra_info, deadline=deadline))
     except (GraderSettingsError, GraderUnavailable, GroundTruthError):
         raise
     except Exception as e:  # noqa: BLE001 - an answer the rules trip over is wrong, never a crash
@@ -390,3 +424,6 @@ def compute_score(data_source=None, solution_str="", ground_truth="", extra_info
         acc = 0.0
     return {"score": acc, "acc": acc, "format": float(has_valid_format(text)), "pred": "" if pred is None else pred,
             "data_source": str(data_source)}
+
+
+ground_truth_of("0")  # its first call imports pandas (verl_mupo.data.safe_io): at import, not in a response's budget

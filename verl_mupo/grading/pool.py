@@ -125,18 +125,27 @@ class _Worker:
         except (OSError, IndexError, ValueError):
             return None
 
-    def ask(self, pred: str, gt: str, timeout_s: float) -> bool:
+    def ask(self, pred: str, gt: str, timeout_s: float, until: float | None = None) -> bool:
         """The worker's verdict. Raises :class:`_OutOfTime` once the check has used ``timeout_s`` of
         the worker's CPU time (wall time where CPU time cannot be read), or ``timeout_s`` times
-        :data:`~verl_mupo.grading.settings.MAX_WALL_FACTOR` of wall time, counted from sending it."""
+        :data:`~verl_mupo.grading.settings.MAX_WALL_FACTOR` of wall time, counted from sending it,
+        or at ``until`` (``time.monotonic()``: the response's wall-time budget ends; then
+        ``_OutOfTime("deadline", cpu0, start)``, and :meth:`wait` with those finishes the check)."""
         cpu0 = self.cpu_seconds()
         try:
             self.proc.stdin.write(json.dumps({"pred": pred, "gt": gt}).encode() + b"\n")
             self.proc.stdin.flush()
         except (OSError, ValueError):
             raise _WorkerDied from None
-        start = time.monotonic()
-        deadline, hard = start + timeout_s, start + timeout_s * _settings.MAX_WALL_FACTOR
+        return self.wait(cpu0, time.monotonic(), timeout_s, until)
+
+    def wait(self, cpu0: float | None, start: float, timeout_s: float, until: float | None = None) -> bool:
+        """The reply to the check sent at ``start`` (worker CPU time ``cpu0`` then): see :meth:`ask`."""
+        hard = start + timeout_s * _settings.MAX_WALL_FACTOR
+        why_hard = "wall"
+        if until is not None and until < hard:
+            hard, why_hard = until, "deadline"
+        deadline = min(start + timeout_s, hard)
         while True:
             try:
                 reply = self._reply(deadline)
@@ -147,7 +156,7 @@ class _Worker:
                 if used is None or used >= timeout_s:
                     raise _OutOfTime("cpu" if used is not None else "wall") from None
                 if now >= hard:
-                    raise _OutOfTime("wall") from None
+                    raise _OutOfTime(why_hard, cpu0, start) from None
                 # the machine is busy and the worker got less CPU than its budget: wait for the rest
                 deadline = min(hard, now + (timeout_s - used) + 0.05)
         if "equal" not in reply:
@@ -168,8 +177,17 @@ class _Worker:
         return code
 
 
+def _left(until: float | None) -> float | None:
+    """Seconds until ``until`` (``time.monotonic()``), at least 0; ``None`` for no limit."""
+    return None if until is None else max(0.0, until - time.monotonic())
+
+
 class WorkerPool:
     """``size`` worker processes for symbolic checks, each check with its own ``timeout_s``.
+
+    A worker killed for a timeout is replaced at once in the background, so the next check seldom
+    waits for a start. The first start of the pool (importing sympy and math-verify, once per
+    process) is waited for without a deadline: a cold start is not charged to one response.
 
     Args:
         size: most workers (and most checks running at once), ``>= 1``.
@@ -188,40 +206,129 @@ class WorkerPool:
         self._slots = threading.BoundedSemaphore(size)
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._alive = 0  # workers idle, busy or starting
+        self._warm = False  # the pool's first workers (``size`` of them) have all been ready
+        self._ready_once = 0
+        self._start_error: WorkerStartError | None = None
         self.counts = collections.Counter()
 
-    def check(self, pred: str, gt: str) -> tuple[bool | None, str]:
+    def check(self, pred: str, gt: str, until: float | None = None, on_late=None) -> tuple[bool | None, str]:
         """``(verdict, how)``: math-verify's verdict and ``"ok"``, or ``None`` and why there is none:
         ``"cpu"``/``"wall"`` (out of time, see :meth:`_Worker.ask`), ``"died"`` (the worker died
-        twice on it). The worker of a check without a verdict is killed. Raises
+        twice on it), ``"deadline"`` (the response's wall-time budget ended at ``until``, a
+        ``time.monotonic()`` value, while the check waited for a worker or ran). A check that runs
+        out of its own budget has its worker killed and replaced; one still running at ``until``
+        keeps its worker and goes on in the background within its budget, and its verdict is given
+        to ``on_late(verdict, how)`` (the caller caches it: the 15 rollouts of one prompt often
+        repeat a pair), so a deadline never costs a worker start. Raises
         :class:`WorkerStartError` when no worker can be started."""
-        with self._slots:  # waiting here is queueing: it does not count against the budget
-            worker = self._take()
+        cold, t0 = not self._warm, time.monotonic()
+        if not self._slots.acquire(timeout=None if cold else _left(until)):
+            self._count("timeouts_deadline")  # queueing: not the check's CPU budget, but the response's time
+            return None, "deadline"
+        handed_on = False
+        try:
             for attempt in (1, 2):
+                worker = self._take(until)
+                if cold and until is not None:  # the pool's first start is not charged to this response
+                    until, cold = until + (time.monotonic() - t0), False
+                if worker is None:
+                    self._count("timeouts_deadline")
+                    return None, "deadline"
                 try:
-                    verdict = worker.ask(pred, gt, self.timeout_s)
+                    verdict = worker.ask(pred, gt, self.timeout_s, until)
                 except _OutOfTime as e:
-                    worker.kill()
                     self._count(f"timeouts_{e.args[0]}")
+                    if e.args[0] == "deadline":
+                        handed_on = True
+                        threading.Thread(target=self._finish, args=(worker, e.args[1], e.args[2], on_late),
+                                         daemon=True, name="verl-mupo-late-check").start()
+                        return None, "deadline"
+                    self._retire(worker)
                     return None, e.args[0]
                 except _WorkerDied:
-                    worker.kill()
+                    self._retire(worker)
                     self._count("worker_deaths")
                     if attempt == 2:
                         return None, "died"
-                    worker = self._start()
                     continue
                 self._count("checks")
-                with self._lock:
+                with self._cond:
                     self._idle.append(worker)
+                    self._cond.notify()
                 return verdict, "ok"
+        finally:
+            if not handed_on:
+                self._slots.release()
         return None, "died"  # unreachable
 
-    def _take(self) -> _Worker:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._start()
+    def _finish(self, worker: _Worker, cpu0, start: float, on_late) -> None:
+        """A check past its response's deadline, finished within its own budget; then the slot is freed."""
+        verdict, how = None, "died"
+        try:
+            verdict, how = worker.wait(cpu0, start, self.timeout_s), "ok"
+            self._count("late_checks")
+            with self._cond:
+                self._idle.append(worker)
+                self._cond.notify()
+        except _OutOfTime as e:
+            how = e.args[0]
+            self._count(f"timeouts_{how}")
+            self._retire(worker)
+        except _WorkerDied:
+            self._count("worker_deaths")
+            self._retire(worker)
+        finally:
+            self._slots.release()
+        if on_late is not None:
+            on_late(verdict, how)
+
+    def _take(self, until: float | None = None) -> _Worker | None:
+        """An idle worker, or one started for it (in the background); ``None`` when none is ready by
+        ``until`` (no limit before the pool's first worker is ready). A worker ready too late joins
+        the idle ones (its start is not wasted)."""
+        with self._cond:
+            while True:
+                if self._start_error is not None:
+                    raise self._start_error
+                if self._idle:
+                    return self._idle.pop()
+                if self._alive < self.size:
+                    for _ in range(1 if self._warm else self.size - self._alive):
+                        self._spawn()  # cold: all first workers at once; warm: one replacement
+                left = _left(until) if self._warm else None
+                if left is not None and left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    def _spawn(self) -> None:
+        """Start one worker in the background (``self._lock`` held); it joins the idle ones when ready."""
+        self._alive += 1
+        threading.Thread(target=self._start_into_idle, daemon=True, name="verl-mupo-worker-start").start()
+
+    def _start_into_idle(self) -> None:
+        try:
+            w = self._start()
+        except WorkerStartError as e:
+            with self._cond:
+                self._alive -= 1
+                self._start_error = e
+                self._cond.notify_all()
+            return
+        with self._cond:
+            self._idle.append(w)
+            self._ready_once += 1
+            self._warm = self._warm or self._ready_once >= self.size
+            self._cond.notify_all()
+
+    def _retire(self, worker: _Worker) -> None:
+        """Kill ``worker`` (out of time, or dead) and start its replacement now."""
+        worker.kill()
+        with self._cond:
+            self._alive -= 1
+            if self._alive < self.size and self._start_error is None:
+                self._spawn()
 
     def _start(self) -> _Worker:
         worker = _Worker(self.python, self.start_timeout_s)
@@ -233,32 +340,19 @@ class WorkerPool:
             self.counts[key] += 1
 
     def warm_up(self, n: int | None = None) -> None:
-        """Start up to ``n`` (default: all) workers now, in parallel, instead of on first need."""
+        """Start up to ``n`` (default: all) workers now, in parallel, and wait until they are ready."""
         n = self.size if n is None else min(n, self.size)
-        started: list[_Worker] = []
-
-        def start():
-            try:
-                w = self._start()
-            except WorkerStartError:
-                return
-            with self._lock:
-                started.append(w)
-
-        with self._lock:
-            missing = max(0, n - len(self._idle))
-        threads = [threading.Thread(target=start) for _ in range(missing)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        with self._lock:
-            self._idle.extend(started)
+        with self._cond:
+            for _ in range(max(0, n - self._alive)):
+                self._spawn()
+            self._cond.wait_for(lambda: len(self._idle) >= min(n, self._alive) or self._start_error is not None,
+                                timeout=self.start_timeout_s)
 
     def close(self) -> None:
         """End the idle workers (a busy worker ends when its parent exits)."""
-        with self._lock:
+        with self._cond:
             idle, self._idle = self._idle, []
+            self._alive -= len(idle)
         for w in idle:
             w.kill()
 
@@ -283,18 +377,44 @@ def current_settings() -> _settings.GraderSettings:
         return _settings_now
 
 
-def configure(workers: int | None = None, timeout_s: float | None = None,
-              max_answer_chars: int | None = None) -> _settings.GraderSettings:
+def configure(workers: int | None = None, timeout_s: float | None = None, max_answer_chars: int | None = None,
+              response_budget_s: float | None = None) -> _settings.GraderSettings:
     """Replace the settings (``None`` keeps the environment's value or the default), end the current
     workers and forget cached verdicts. Returns the settings now in force."""
     global _settings_now, _pool, _fallback_reason
-    new = _settings.from_env(workers=workers, timeout_s=timeout_s, max_answer_chars=max_answer_chars)
+    new = _settings.from_env(workers=workers, timeout_s=timeout_s, max_answer_chars=max_answer_chars,
+                             response_budget_s=response_budget_s)
     with _STATE_LOCK:
         old, _pool, _settings_now, _fallback_reason = _pool, None, new, None
         _cache.clear()
     if old is not None and old.pid == os.getpid():
         old.close()
     return new
+
+
+#: what verl itself may pass to a custom reward function besides the reward kwargs (not grader settings)
+VERL_EXTRA_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
+
+
+def apply_reward_kwargs(kwargs: dict) -> _settings.GraderSettings:
+    """The grader settings given as ``reward.custom_reward_function.reward_kwargs`` (verl passes them
+    to ``compute_score`` as keyword arguments): fields of
+    :class:`~verl_mupo.grading.settings.GraderSettings` (``workers``, ``timeout_s``,
+    ``max_answer_chars``, ``response_budget_s``) over the environment's values. The process's
+    settings change (and its workers restart) only when they differ from those in force, so calling
+    this for every response costs a comparison. Another name raises :class:`GraderSettingsError`
+    naming the field (verl's own extras, :data:`VERL_EXTRA_KWARGS`, are ignored)."""
+    fields = {f.name for f in _settings.dataclasses.fields(_settings.GraderSettings)}
+    unknown = set(kwargs) - fields - VERL_EXTRA_KWARGS
+    if unknown:
+        raise _settings.GraderSettingsError(
+            f"reward.custom_reward_function.reward_kwargs: unknown grader setting(s) {sorted(unknown)}; "
+            f"known: {sorted(fields)} (verl_mupo/grading/settings.py)")
+    wanted = {k: v for k, v in kwargs.items() if k in fields}
+    now = current_settings()
+    if all(getattr(now, k) == v for k, v in wanted.items()):
+        return now
+    return configure(**wanted)
 
 
 def _get_pool(s: _settings.GraderSettings) -> WorkerPool | None:
@@ -322,6 +442,8 @@ def _fall_back(reason: str) -> None:
 
 
 def _in_thread(pred: str, gt: str, timeout_s: float) -> bool | None:
+    if timeout_s <= 0:
+        return None
     box: list[bool] = []
     t = threading.Thread(target=lambda: box.append(symbolic_equal(pred, gt)), daemon=True,
                          name="verl-mupo-symbolic-check")
@@ -330,9 +452,12 @@ def _in_thread(pred: str, gt: str, timeout_s: float) -> bool | None:
     return box[0] if box else None
 
 
-def symbolic_check(pred: str, gt: str) -> bool | None:
+def symbolic_check(pred: str, gt: str, until: float | None = None) -> bool | None:
     """math-verify's verdict on two cleaned answers within the time budget; ``None`` when the check
-    ran out of time (then the answer counts as not equivalent). Verdicts are cached per pair. An
+    ran out of time (then the answer counts as not equivalent), or when ``until`` (a
+    ``time.monotonic()`` value: the end of the response's wall-time budget) came first, waiting for
+    a worker included. Verdicts are cached per pair (not a deadline's refusal: it says nothing about
+    the pair). An
     answer that is a known sympy hazard (:func:`~verl_mupo.grading.symbolic.hazard`: a power tower, a
     four-digit exponent or factorial) is not equivalent without a check."""
     if hazard(pred) and not hazard(gt):
@@ -352,12 +477,15 @@ def symbolic_check(pred: str, gt: str) -> bool | None:
         else:
             mine = False
     if not mine:  # the same pair is being checked by another thread: its verdict is ours
-        running[0].wait()
+        if not running[0].wait(_left(until)):
+            with _STATE_LOCK:
+                _counts["timeouts_deadline"] += 1
+            return None
         with _STATE_LOCK:
             _counts["joined_checks"] += 1
         return running[1]
     try:
-        running[1] = _check(key, pred, gt)
+        running[1] = _check(key, pred, gt, until)
     finally:
         with _STATE_LOCK:
             _running.pop(key, None)
@@ -365,7 +493,7 @@ def symbolic_check(pred: str, gt: str) -> bool | None:
     return running[1]
 
 
-def _check(key, pred: str, gt: str) -> bool | None:
+def _check(key, pred: str, gt: str, until: float | None = None) -> bool | None:
     if not math_verify_available():
         raise GraderUnavailable("the grader's symbolic stage needs math-verify: pip install 'verl-mupo[score]' "
                                 "(or pip install math-verify)")
@@ -374,24 +502,33 @@ def _check(key, pred: str, gt: str) -> bool | None:
     verdict, how = None, "wall"
     if pool is not None:
         try:
-            verdict, how = pool.check(pred, gt)
+            verdict, how = pool.check(pred, gt, until, on_late=lambda v, h: _remember(key, v, h))
             mode = "worker"
         except WorkerStartError as e:
             _fall_back(str(e))
             pool = None
     if pool is None:
-        verdict = _in_thread(pred, gt, s.timeout_s)
-        how = "ok" if verdict is not None else "wall"
+        budget = s.timeout_s if until is None else min(s.timeout_s, _left(until))
+        verdict = _in_thread(pred, gt, budget)
+        how = "ok" if verdict is not None else ("wall" if budget == s.timeout_s else "deadline")
         mode = "in_process"
     with _STATE_LOCK:
         _counts[f"{mode}_checks"] += 1
         if verdict is None:
             _counts["timeouts"] += 1
-        if verdict is not None or how == "cpu":  # a CPU budget spent is spent on any machine: remembered
+            _counts[f"timeouts_{how}"] += 1
+    _remember(key, verdict, how)
+    return verdict
+
+
+def _remember(key, verdict: bool | None, how: str) -> None:
+    """Cache a verdict; a CPU budget spent is spent on any machine: remembered as different. A
+    deadline's refusal says nothing about the pair: not remembered."""
+    if verdict is not None or how == "cpu":
+        with _STATE_LOCK:
             _cache[key] = bool(verdict)
             if len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
-    return verdict
 
 
 def warm_up() -> None:

@@ -13,6 +13,9 @@ environment variable                          meaning                           
 ``VERL_MUPO_GRADER_MAX_ANSWER_CHARS``         a boxed answer longer than this is wrong    ``1000``
                                               without further checks (ViRL39K's ground
                                               truths are a few characters)
+``VERL_MUPO_GRADER_RESPONSE_BUDGET_S``        wall time one response's grade may take,    ``1.0``
+                                              waiting for a worker included; a symbolic
+                                              check not done by then is refused (0)
 ============================================  ==========================================  ======================
 
 Environment variables are how settings reach verl's reward workers (Ray actors started by verl):
@@ -32,9 +35,11 @@ __all__ = ["GraderSettings", "GraderSettingsError", "default_workers", "from_env
 ENV_WORKERS = "VERL_MUPO_GRADER_WORKERS"
 ENV_TIMEOUT_S = "VERL_MUPO_GRADER_TIMEOUT_S"
 ENV_MAX_ANSWER_CHARS = "VERL_MUPO_GRADER_MAX_ANSWER_CHARS"
+ENV_RESPONSE_BUDGET_S = "VERL_MUPO_GRADER_RESPONSE_BUDGET_S"
 
 DEFAULT_TIMEOUT_S = 2.0
 DEFAULT_MAX_ANSWER_CHARS = 1000
+DEFAULT_RESPONSE_BUDGET_S = 1.0
 #: how long a new worker may take to import math-verify and say it is ready (not a check's budget)
 WORKER_START_TIMEOUT_S = 120.0
 #: a check's budget is worker CPU time; in wall time it is abandoned after this many budgets at most
@@ -66,19 +71,25 @@ class GraderSettings:
         workers: worker processes for symbolic checks, ``>= 0`` (``0``: in the calling process).
         timeout_s: one symbolic check's time budget in seconds, finite and ``> 0``.
         max_answer_chars: longest boxed answer that is graded, ``>= 1``.
+        response_budget_s: wall seconds one response's symbolic checks may take in all (queueing for
+            a worker included), finite and ``> 0``; what is not decided by then is wrong.
     """
 
     workers: int = dataclasses.field(default_factory=default_workers)
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS
+    response_budget_s: float = DEFAULT_RESPONSE_BUDGET_S
 
     def __post_init__(self):
         _check_int(self.workers, 0, ENV_WORKERS)
-        if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, (int, float)) or not (
-                math.isfinite(self.timeout_s) and self.timeout_s > 0):
-            raise GraderSettingsError(f"{ENV_TIMEOUT_S} (timeout_s) must be a finite number of seconds > 0, "
-                                      f"got {self.timeout_s!r}")
+        _check_seconds(self.timeout_s, f"{ENV_TIMEOUT_S} (timeout_s)")
         _check_int(self.max_answer_chars, 1, ENV_MAX_ANSWER_CHARS)
+        _check_seconds(self.response_budget_s, f"{ENV_RESPONSE_BUDGET_S} (response_budget_s)")
+
+
+def _check_seconds(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise GraderSettingsError(f"{name} must be a finite number of seconds > 0, got {value!r}")
 
 
 def _check_int(value, minimum: int, name: str) -> None:
@@ -100,6 +111,7 @@ def _parse(name: str, kind):
 def from_env(**overrides) -> GraderSettings:
     """Settings from the environment variables, then ``overrides`` (keyword = field name, ``None`` = keep)."""
     values = {"workers": _parse(ENV_WORKERS, int), "timeout_s": _parse(ENV_TIMEOUT_S, float),
-              "max_answer_chars": _parse(ENV_MAX_ANSWER_CHARS, int)}
+              "max_answer_chars": _parse(ENV_MAX_ANSWER_CHARS, int),
+              "response_budget_s": _parse(ENV_RESPONSE_BUDGET_S, float)}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return GraderSettings(**{k: v for k, v in values.items() if v is not None})

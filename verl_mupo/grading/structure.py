@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["is_name", "has_relation", "bracket_depths", "top_level_parts", "bracketed", "split_name", "union_parts",
-           "strip_point_name", "relation_interval"]
+           "strip_point_name", "relation_interval", "relation_union", "named_tuples"]
 
 _OPEN = re.compile(r"\\\{|\\langle(?![a-zA-Z])|[(\[{]")
 _CLOSE = re.compile(r"\\\}|\\rangle(?![a-zA-Z])|[)\]}]")
@@ -182,6 +182,8 @@ def relation_interval(s: str) -> str | None:
         pieces, kinds = pieces[::-1], [{">": "<", "\\ge": "\\le"}[k] for k in kinds[::-1]]
     closed = [k == "\\le" for k in kinds]
     names = [is_name(p) and not re.fullmatch(r"[-+\d.\s]*", p) for p in pieces]
+    if any(names) and _ABS.fullmatch(pieces[names.index(True)]):
+        return _abs_interval(pieces, names, closed)
     if len(pieces) == 3 and names == [False, True, False]:
         return f"{'[' if closed[0] else '('}{pieces[0]}, {pieces[2]}{']' if closed[1] else ')'}"
     if len(pieces) == 2 and names == [True, False]:
@@ -189,3 +191,81 @@ def relation_interval(s: str) -> str | None:
     if len(pieces) == 2 and names == [False, True]:
         return f"{'[' if closed[0] else '('}{pieces[0]}, \\infty)"
     return None
+
+
+_ABS = re.compile(r"\|\s*[A-Za-z](?:_\{?\w+\}?)?\s*\|")
+_OR = re.compile(r"\s+or\s+|\\lor(?![a-zA-Z])|\\vee(?![a-zA-Z])|\\cup(?![a-zA-Z])", re.IGNORECASE)
+
+
+def _neg(bound: str) -> str:
+    """``-bound`` as text: ``2`` -> ``-2``, ``-2`` -> ``2``, ``\\frac{3}{2}`` -> ``-\\frac{3}{2}``, ``a+1`` -> ``-(a+1)``."""
+    b = bound.strip()
+    if b.startswith("-") and not re.search(r"[-+]", b[1:]):
+        return b[1:].strip()
+    return "-" + b if not re.search(r"[-+]", b) else f"-({b})"
+
+
+def _abs_interval(pieces: list[str], names: list[bool], closed: list[bool]) -> str | None:
+    """The set an order relation on ``|v|`` describes, as intervals of ``v``: ``a \\le |v| \\le b`` ->
+    ``[-b, -a] \\cup [a, b]``, ``|v| < b`` -> ``(-b, b)``, ``|v| \\ge a`` -> ``(-\\infty, -a] \\cup [a, \\infty)``
+    (bounds assumed nonnegative, as a range of an absolute value has)."""
+    lo, hi = ("[", "]")
+    if len(pieces) == 3 and names == [False, True, False]:  # a < |v| < b
+        a, b = pieces[0], pieces[2]
+        return (f"{lo if closed[1] else '('}{_neg(b)}, {_neg(a)}{hi if closed[0] else ')'} \\cup "
+                f"{lo if closed[0] else '('}{a}, {b}{hi if closed[1] else ')'}")
+    if len(pieces) == 2 and names == [True, False]:  # |v| < b
+        b = pieces[1]
+        return f"{lo if closed[0] else '('}{_neg(b)}, {b}{hi if closed[0] else ')'}"
+    if len(pieces) == 2 and names == [False, True]:  # a < |v|
+        a = pieces[0]
+        return (f"(-\\infty, {_neg(a)}{hi if closed[0] else ')'} \\cup "
+                f"{lo if closed[0] else '('}{a}, \\infty)")
+    return None
+
+
+def relation_union(s: str) -> str | None:
+    """Relations in one variable joined by "or" (``\\lor``, ``\\vee``, ``\\cup``) as the union of their
+    intervals: ``x < -1 or x > 3`` -> ``(-\\infty, -1) \\cup (3, \\infty)``; ``None`` unless every part is
+    such a relation (and there are two or more)."""
+    depth = bracket_depths(s)
+    cuts = [m for m in _OR.finditer(s) if depth[m.start()] == 0]
+    if not cuts:
+        return None
+    parts = [s[a.end() if a else 0: b.start() if b else len(s)] for a, b in zip([None] + cuts, cuts + [None])]
+    intervals = [relation_interval(p.strip()) for p in parts]
+    if any(i is None for i in intervals):
+        return None
+    return " \\cup ".join(intervals)
+
+
+_NAMED = re.compile(r"\s*([A-Za-z](?:_\{?\w+\}?)?)\s*=\s*(.+?)\s*")
+
+
+def named_tuples(s: str) -> str | None:
+    """Solutions written as named values, one group per solution: ``p=5,q=2;p=7,q=2`` ->
+    ``(5, 2), (7, 2)`` (the names' order in each group is the tuple's order, every group names the same
+    variables in the same order); ``None`` for anything else, or a single ``name = value``."""
+    if "=" not in s:
+        return None
+    depth = bracket_depths(s)
+    groups, start = [], 0
+    for m in re.finditer(r";|\s+or\s+", s):
+        if depth[m.start()] == 0:
+            groups.append(s[start: m.start()])
+            start = m.end()
+    groups.append(s[start:])
+    names, tuples = None, []
+    for g in groups:
+        d = bracket_depths(g)
+        items = [g[a: b] for a, b in zip([0] + [i + 1 for i, ch in enumerate(g) if ch == "," and d[i] == 0],
+                                         [i for i, ch in enumerate(g) if ch == "," and d[i] == 0] + [len(g)])]
+        pairs = [_NAMED.fullmatch(x) for x in items]
+        if len(pairs) < 2 or any(p is None or "=" in p.group(2) for p in pairs):
+            return None
+        these = [p.group(1) for p in pairs]
+        if names is not None and these != names:
+            return None
+        names = these
+        tuples.append("(" + ", ".join(p.group(2) for p in pairs) + ")")
+    return ", ".join(tuples)

@@ -108,6 +108,7 @@ def serve(inp=None, out=None) -> None:
     out = out or sys.stdout.buffer
     _exit_with_parent()
     symbolic_equal("x + 1", "1 + x")  # import sympy and math-verify before saying ready
+    symbolic_equal("2\\sin x \\cos x", "\\sin 2x")  # and their trigonometry (its first use costs ~1 s)
     out.write(b'{"ready": true}\n')
     out.flush()
     for line in inp:
