@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +141,28 @@ def test_shm_clean_up_removes_only_the_runs_own_unused_files(tmp_path):
         assert (tmp_path / "psm_open").exists()
     assert removed == ["psm_new", "verl_weights_ab12", "vllm_offload_1.mmap"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other_file", "psm_old", "psm_open"]
+
+
+def _recipe(tmp_path, env, timeout=300):
+    root = Path(__file__).resolve().parents[1]
+    full = {**os.environ, "PYTHON": sys.executable, "MUPO_SMOKE_DIR": str(tmp_path), "MUPO_SMOKE_VAL": "0",
+            "MUPO_SMOKE_MODEL": "text", **env}
+    return subprocess.run(["bash", str(root / "recipes" / "cpu_smoke.sh"), "mupo"], env=full, capture_output=True,
+                          text=True, timeout=timeout, start_new_session=True)
+
+
+@pytest.mark.parametrize("env, words", [({"MUPO_SMOKE_ROLLOUT": "sglang"}, "MUPO_SMOKE_ROLLOUT must be hf or vllm"),
+                                        ({"MUPO_SMOKE_TIMEOUT": "5m"}, "MUPO_SMOKE_TIMEOUT must be a whole number")])
+def test_recipe_refuses_bad_rollout_and_timeout_settings(tmp_path, env, words):
+    proc = _recipe(tmp_path, env, timeout=60)
+    assert proc.returncode == 2 and words in proc.stderr
+
+
+def test_recipe_timeout_stops_the_run_and_says_so(tmp_path):
+    # the mechanism that ends a hung weight sync: 2 s is not enough for verl to start
+    t0 = time.monotonic()
+    proc = _recipe(tmp_path, {"MUPO_SMOKE_TIMEOUT": "2"})
+    assert proc.returncode == 124, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "stopped after MUPO_SMOKE_TIMEOUT=2 s" in proc.stderr
+    assert "stopped after MUPO_SMOKE_TIMEOUT=2 s" in (tmp_path / "mupo" / "mupo.log").read_text()
+    assert time.monotonic() - t0 < 120
