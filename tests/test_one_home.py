@@ -56,3 +56,16 @@ def test_config_reads_only_algorithm_mupo_and_run_config_reads_verls_schema():
     assert not {"mupo_mode", "run_settings", "resolve_placement", "trainer_has_gpus"} & set(config.__all__)
     assert run_config.mupo_mode({"adv_estimator": "mupo"}) == "mupo"
     assert run_config.trainer_has_gpus({"trainer": {"device": "cuda", "n_gpus_per_node": 1, "nnodes": 1}})
+
+
+def test_the_acc_at_k_estimator_knows_nothing_of_verl():
+    import ast
+
+    from verl_mupo.evaluation import estimator
+
+    tree = ast.parse(Path(estimator.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not {m for m in imported if m.split(".")[0] == "verl" or m.startswith("verl_mupo.glue")
+                or m.startswith("verl_mupo.evaluation.")}, imported
+    assert estimator.acc_at_k(4, 1, 4) == 1.0 and estimator.acc_at_k(4, 1, 1) == 0.25
