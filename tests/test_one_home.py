@@ -69,3 +69,36 @@ def test_the_acc_at_k_estimator_knows_nothing_of_verl():
     assert not {m for m in imported if m.split(".")[0] == "verl" or m.startswith("verl_mupo.glue")
                 or m.startswith("verl_mupo.evaluation.")}, imported
     assert estimator.acc_at_k(4, 1, 4) == 1.0 and estimator.acc_at_k(4, 1, 1) == 0.25
+
+
+def test_the_algorithms_default_arguments_are_the_paper_yaml_values():
+    import inspect
+
+    import yaml
+
+    from verl_mupo.advantages import compute_mupo_advantages, load_balance_weights
+    from verl_mupo.diversity import diversity_weight
+    from verl_mupo.embedding import SentenceTransformerEmbedder
+    from verl_mupo.partition import constrained_partition
+
+    paper = yaml.safe_load((PACKAGE / "hydra_config" / "mupo" / "paper.yaml").read_text())
+    paper.pop("defaults", None)
+    expected = {
+        constrained_partition: {"num_groups": "num_groups", "min_group_size": "min_group_size", "seed": "seed",
+                                "n_init": "n_init", "max_iter": "max_iter"},
+        diversity_weight: {"lambda_max": "lambda_max", "lambda_min": "lambda_min", "schedule": "lambda_schedule",
+                           "decay_rate": "lambda_decay_rate"},
+        load_balance_weights: {"beta": "beta"},
+        compute_mupo_advantages: {"beta": "beta"},
+    }
+    for fn, params in expected.items():
+        sig = inspect.signature(fn).parameters
+        for param, key in params.items():
+            assert sig[param].default == paper[key], (fn.__name__, param, key)
+    sig = inspect.signature(SentenceTransformerEmbedder.__init__).parameters
+    for param in ("model", "batch_size", "max_length", "device", "dtype"):
+        assert sig[param].default == paper["embedder"][param], param
+    # no numeric literal left as a default where paper.yaml has the value
+    for module in ("partition.py", "diversity.py", "advantages.py"):
+        text = (PACKAGE / module).read_text()
+        assert not re.search(r"(num_groups|min_group_size|beta|lambda_max|lambda_min|n_init|max_iter): \w+ = [0-9]", text), module

@@ -31,6 +31,7 @@ import torch
 
 from verl_mupo._arrays import (as_numpy, check_bool, check_finite_result, check_positive, floats_like, group_labels, is_tensor,
                                prompt_ids)
+from verl_mupo.defaults import DEFAULTS
 
 __all__ = ["compute_mupo_advantages", "load_balance_weights"]
 
@@ -44,7 +45,7 @@ def _group_ids(index, labels, num_rows: int):
     return gid.reshape(-1), prompt, lab
 
 
-def load_balance_weights(index, labels, beta: float = 1.0) -> np.ndarray:
+def load_balance_weights(index, labels, beta: float = DEFAULTS["beta"]) -> np.ndarray:
     """``w_pk = ((n_p / K_eff_p) / n_pk) ** beta`` for every row (float64, shape ``(B,)``).
 
     ``n_p`` and ``K_eff_p`` count only clustered rows (label >= 0); rows with label -1 get 1.
@@ -76,7 +77,7 @@ def compute_mupo_advantages(
     scores,
     index,
     labels,
-    beta: float = 1.0,
+    beta: float = DEFAULTS["beta"],
     epsilon: float = 1e-6,
     norm_adv_by_std: bool = True,
     return_weights: bool = False,

@@ -16,13 +16,14 @@ One home for each fact:
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import math
 import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
+from verl_mupo.defaults import DEFAULTS as _PAPER
+from verl_mupo.defaults import EMBEDDER_DEFAULTS, default
 from verl_mupo.diversity import check_lambda_schedule, diversity_weight
 
 __all__ = [
@@ -42,26 +43,15 @@ class ConfigError(ValueError):
     """A MUPO setting is missing, unknown or out of range; the message names the key."""
 
 
-def _load_defaults() -> dict:
-    import yaml
-
-    text = (importlib.resources.files("verl_mupo.hydra_config") / "mupo" / "paper.yaml").read_text()
-    data = yaml.safe_load(text)
-    data.pop("defaults", None)
-    return data
-
-
-#: The paper's settings as written in ``hydra_config/mupo/paper.yaml`` (the one home of the defaults).
-DEFAULTS: dict = _load_defaults()
-_EMBEDDER_DEFAULTS: dict = DEFAULTS["embedder"]
+#: The paper's settings as written in ``hydra_config/mupo/paper.yaml`` (the one home of the defaults,
+#: loaded by :mod:`verl_mupo.defaults`).
+DEFAULTS: dict = _PAPER
+_EMBEDDER_DEFAULTS: dict = EMBEDDER_DEFAULTS
 DEFAULT_EMBEDDING_MODEL: str = _EMBEDDER_DEFAULTS["model"]
 
 
 def _default(table: dict, key: str):
-    if key not in table:
-        raise KeyError(f"verl_mupo/hydra_config/mupo/paper.yaml lacks the key {key!r}; every MUPO setting "
-                       "needs its default there")
-    return table[key]
+    return default(key, table)
 
 
 def _check(cond: bool, key: str, msg: str) -> None:

@@ -25,6 +25,7 @@ from verl_mupo._arrays import (
     prompt_ids,
     unit_rows,
 )
+from verl_mupo.defaults import DEFAULTS
 
 __all__ = ["diversity_bonus", "diversity_weight", "mean_pairwise_distance", "check_lambda_schedule", "LAMBDA_SCHEDULES"]
 
@@ -147,10 +148,10 @@ def check_lambda_schedule(lambda_max, lambda_min, schedule, decay_rate=None) -> 
 def diversity_weight(
     step: int,
     total_steps: int,
-    lambda_max: float = 0.4,
-    lambda_min: float = 0.1,
-    schedule: str = "cosine",
-    decay_rate: float | None = None,
+    lambda_max: float = DEFAULTS["lambda_max"],
+    lambda_min: float = DEFAULTS["lambda_min"],
+    schedule: str = DEFAULTS["lambda_schedule"],
+    decay_rate: float | None = DEFAULTS["lambda_decay_rate"],
 ) -> float:
     """Weight lambda of the diversity term at training step ``step`` of ``total_steps``.
 

@@ -18,6 +18,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from verl_mupo.config import DEFAULT_EMBEDDING_MODEL, ConfigError, EmbedderConfig, device_type, pkg_module
+from verl_mupo.defaults import EMBEDDER_DEFAULTS
 
 __all__ = ["Embedder", "SentenceTransformerEmbedder", "EmbedderLoadError", "EmbedderDeviceError", "get_embedder",
            "resolve_model_path", "check_device", "check_texts", "model_token_limit", "model_resolves", "valid_unicode"]
@@ -215,8 +216,9 @@ class SentenceTransformerEmbedder:
             sentence-transformers missing); the message names ``algorithm.mupo.embedder.model``.
     """
 
-    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32, max_length: int = 2048,
-                 device: str | None = None, dtype: str = "auto"):
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = EMBEDDER_DEFAULTS["batch_size"],
+                 max_length: int = EMBEDDER_DEFAULTS["max_length"], device: str | None = EMBEDDER_DEFAULTS["device"],
+                 dtype: str = EMBEDDER_DEFAULTS["dtype"]):
         self.config = EmbedderConfig(model=model, batch_size=batch_size, max_length=max_length, device=device, dtype=dtype)
         try:
             import torch

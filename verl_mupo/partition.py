@@ -28,6 +28,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from verl_mupo._arrays import as_numpy, check_integer, check_nonzero_rows, group_labels, group_rows, like_input, one_per_row, prompt_ids, unit_rows
+from verl_mupo.defaults import DEFAULTS
 
 __all__ = ["constrained_partition", "effective_num_groups", "partition_inertia", "PartitionResult"]
 
@@ -68,12 +69,12 @@ class PartitionResult:
 def constrained_partition(
     embeddings,
     index,
-    num_groups: int = 3,
-    min_group_size: int = 3,
-    seed: int = 0,
+    num_groups: int = DEFAULTS["num_groups"],
+    min_group_size: int = DEFAULTS["min_group_size"],
+    seed: int = DEFAULTS["seed"],
     *,
-    n_init: int = 3,
-    max_iter: int = 30,
+    n_init: int = DEFAULTS["n_init"],
+    max_iter: int = DEFAULTS["max_iter"],
     valid=None,
     return_details: bool = False,
 ):
