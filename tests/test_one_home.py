@@ -102,3 +102,32 @@ def test_the_algorithms_default_arguments_are_the_paper_yaml_values():
     for module in ("partition.py", "diversity.py", "advantages.py"):
         text = (PACKAGE / module).read_text()
         assert not re.search(r"(num_groups|min_group_size|beta|lambda_max|lambda_min|n_init|max_iter): \w+ = [0-9]", text), module
+
+
+#: modules that still write a metric name as a literal: files another engineer owns (reported)
+_METRIC_LITERALS_ALLOWED = {"metric_names.py", "glue/estimator.py", "cpu/report.py"}
+
+
+def test_metric_names_are_written_only_in_metric_names():
+    literal = re.compile(r"""f?["'](val-)?mupo/[a-z{]""")
+    written = {rel for rel, text in _sources(exclude=("grading/",)).items()
+               if any(literal.search(line) for line in text.splitlines() if not line.lstrip().startswith("#"))}
+    assert written <= _METRIC_LITERALS_ALLOWED, written - _METRIC_LITERALS_ALLOWED
+
+
+def test_the_group_stage_logs_only_names_of_metric_names():
+    import numpy as np
+
+    from verl_mupo import metric_names as M
+    from verl_mupo.config import MupoConfig
+    from verl_mupo.group_stage import run_group_stage
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(12, 8)).astype(np.float32)
+    index = np.repeat(np.arange(2), 6)
+    acc = np.array([1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0], dtype=np.float32)
+    metrics = run_group_stage(emb, index, acc, MupoConfig(num_groups=2, min_group_size=2, online_filtering=True),
+                              0.3).metrics
+    known = {v for k, v in vars(M).items() if k.isupper() and isinstance(v, str) and v.startswith("mupo/")}
+    assert set(metrics) <= known and M.FRAC_FILTERED in metrics and M.LAMBDA in metrics, set(metrics) - known
+    assert M.val_acc("MMStar", 4) == "val-mupo/MMStar/acc@4" and M.val_acc("MMStar", 1, greedy=True).endswith("acc@1_greedy")

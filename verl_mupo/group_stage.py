@@ -33,6 +33,7 @@ import numpy as np
 
 from verl_mupo._arrays import as_numpy, check_binary_accuracy, check_finite_result, one_per_row, prompt_ids
 from verl_mupo.advantages import load_balance_weights
+from verl_mupo import metric_names as M
 from verl_mupo.config import MupoConfig
 from verl_mupo.diversity import diversity_bonus, mean_pairwise_distance
 from verl_mupo.partition import constrained_partition
@@ -144,26 +145,26 @@ def run_group_stage(
     correct_multi = (acc == 1) & multi & mask
     n_prompts = max(int(has_rows.sum()), 1)
     metrics = {
-        "mupo/lambda": float(lam),
-        "mupo/acc_mean": float(acc[mask].mean()) if mask.any() else 0.0,
-        "mupo/diversity_bonus_mean": float(div[correct_multi].mean()) if correct_multi.any() else 0.0,
-        "mupo/diversity_reward_mean": float((lam * div)[mask].mean()) if mask.any() else 0.0,
-        "mupo/score_delta_mean": float(delta[mask].mean()) if mask.any() else 0.0,
-        "mupo/pairwise_distance_mean": float(np.nanmean(pairwise)) if np.isfinite(pairwise).any() else 0.0,
-        "mupo/group_size_min": float(sizes.min()) if len(sizes) else 0.0,
-        "mupo/group_size_mean": float(sizes.mean()) if len(sizes) else 0.0,
-        "mupo/group_size_max": float(sizes.max()) if len(sizes) else 0.0,
-        "mupo/num_groups_mean": float(k_eff.mean()) if len(k_eff) else 0.0,
-        "mupo/frac_prompts_reduced_k": float((k_eff < config.num_groups).mean()) if len(k_eff) else 0.0,
-        "mupo/load_weight_max": float(weights[labels >= 0].max()) if (labels >= 0).any() else 1.0,
-        "mupo/frac_all_correct": float(all_correct_p.sum()) / n_prompts,
-        "mupo/frac_all_wrong": float(all_wrong_p.sum()) / n_prompts,
-        "mupo/time_embed_s": float(embed_seconds),
-        "mupo/time_cluster_s": float(t1 - t0),
-        "mupo/time_diversity_s": float(t2 - t1),
+        M.LAMBDA: float(lam),
+        M.ACC_MEAN: float(acc[mask].mean()) if mask.any() else 0.0,
+        M.DIVERSITY_BONUS_MEAN: float(div[correct_multi].mean()) if correct_multi.any() else 0.0,
+        M.DIVERSITY_REWARD_MEAN: float((lam * div)[mask].mean()) if mask.any() else 0.0,
+        M.SCORE_DELTA_MEAN: float(delta[mask].mean()) if mask.any() else 0.0,
+        M.PAIRWISE_DISTANCE_MEAN: float(np.nanmean(pairwise)) if np.isfinite(pairwise).any() else 0.0,
+        M.GROUP_SIZE_MIN: float(sizes.min()) if len(sizes) else 0.0,
+        M.GROUP_SIZE_MEAN: float(sizes.mean()) if len(sizes) else 0.0,
+        M.GROUP_SIZE_MAX: float(sizes.max()) if len(sizes) else 0.0,
+        M.NUM_GROUPS_MEAN: float(k_eff.mean()) if len(k_eff) else 0.0,
+        M.FRAC_PROMPTS_REDUCED_K: float((k_eff < config.num_groups).mean()) if len(k_eff) else 0.0,
+        M.LOAD_WEIGHT_MAX: float(weights[labels >= 0].max()) if (labels >= 0).any() else 1.0,
+        M.FRAC_ALL_CORRECT: float(all_correct_p.sum()) / n_prompts,
+        M.FRAC_ALL_WRONG: float(all_wrong_p.sum()) / n_prompts,
+        M.TIME_EMBED_S: float(embed_seconds),
+        M.TIME_CLUSTER_S: float(t1 - t0),
+        M.TIME_DIVERSITY_S: float(t2 - t1),
     }
     if config.online_filtering:
-        metrics["mupo/frac_filtered"] = float(filtered_p.sum()) / n_prompts
+        metrics[M.FRAC_FILTERED] = float(filtered_p.sum()) / n_prompts
     return GroupStageResult(
         labels=labels, weights=weights, diversity=div.astype(np.float32),
         score_delta=delta.astype(np.float32), lam=float(lam), filtered=filtered_p[prompt] & mask,

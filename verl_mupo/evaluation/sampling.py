@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from verl_mupo.evaluation.estimator import BenchmarkResult, EvaluationError
+from verl_mupo.metric_names import VAL_PREFIX, acc_name, val_acc
 
 __all__ = ["Sampling", "metrics_of"]
 
@@ -60,7 +61,7 @@ class Sampling:
 
     def acc1_name(self) -> str:
         """Metric name of acc@1 under these settings: ``acc@1_greedy`` or ``acc@1``."""
-        return "acc@1_greedy" if self.greedy else "acc@1"
+        return acc_name(1, self.greedy)
 
     def column(self, k: int) -> str:
         """Table header of acc@k: ``acc@1(greedy)``, ``acc@1(mean of 4)``, ``acc@4(of 4)``."""
@@ -93,7 +94,7 @@ class Sampling:
 
 
 def metrics_of(results: Sequence[BenchmarkResult], sampling: Sampling | None = None,
-               prefix: str = "val-mupo") -> dict[str, float]:
+               prefix: str = VAL_PREFIX) -> dict[str, float]:
     """Flat metrics ``<prefix>/<benchmark>/acc@k`` (``acc@1_greedy`` for greedy sampling, where only
     acc@1 is logged) for verl's tracking."""
     out = {}
@@ -101,7 +102,7 @@ def metrics_of(results: Sequence[BenchmarkResult], sampling: Sampling | None = N
         for k, v in r.acc.items():
             if sampling is not None and sampling.greedy:
                 if k == 1:
-                    out[f"{prefix}/{r.name}/acc@1_greedy"] = v
+                    out[val_acc(r.name, 1, greedy=True, prefix=prefix)] = v
                 continue
-            out[f"{prefix}/{r.name}/acc@{k}"] = v
+            out[val_acc(r.name, k, prefix=prefix)] = v
     return out

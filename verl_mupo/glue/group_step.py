@@ -13,6 +13,7 @@ import logging
 import time
 
 from verl_mupo.batch import BatchRows, group_stage_of_rows
+from verl_mupo import metric_names as M
 from verl_mupo.config import MupoConfig
 from verl_mupo.glue.side_info import MupoSideInfo, side_info_scope
 from verl_mupo.glue.trainer_state import embedder_for, mode_of, settings_of
@@ -49,10 +50,10 @@ def side_info_for(trainer, rows: BatchRows, cfg: MupoConfig, metrics: dict) -> M
     lam = cfg.lambda_for_step(trainer.global_steps, trainer.total_training_steps)
     result = group_stage_of_rows(rows, cfg, embedder, lam)
     metrics.update(result.metrics)
-    metrics["mupo/global_step"] = float(trainer.global_steps)
+    metrics[M.GLOBAL_STEP] = float(trainer.global_steps)
     if cfg.embedder.placement == "service":
-        metrics["mupo/embedder_actors"] = float(embedder.num_actors)
-        metrics["mupo/embedder_restarts"] = float(embedder.restarts)
+        metrics[M.EMBEDDER_ACTORS] = float(embedder.num_actors)
+        metrics[M.EMBEDDER_RESTARTS] = float(embedder.restarts)
     info = MupoSideInfo(uids=rows.uids, labels=result.labels, score_delta=result.score_delta, config=cfg,
                         no_update=result.filtered, all_correct=result.all_correct)
     setattr(trainer, LAST_INFO_ATTR, info)

@@ -46,6 +46,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from verl_mupo import metric_names as M
 from verl_mupo.diversity import mean_pairwise_distance
 from verl_mupo.evaluation import (EvaluationError, Sampling, correct_counts, evaluate, metrics_of, split_uid,
                                   write_embeddings, write_record)
@@ -59,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["patch_trainer", "patch_legacy_trainer", "patch_class", "validation_metrics", "PREFIX"]
 
-PREFIX = "val-mupo"
+PREFIX = M.VAL_PREFIX
 _CAPTURE_ATTR = "_mupo_val_capture"
 _WARNED_ATTR = "_mupo_val_warned"
 
@@ -142,7 +143,7 @@ def validation_metrics(trainer, data_sources, sample_uids, reward_extra_infos_di
         t0 = time.perf_counter()
         emb = np.asarray(embedder_for(trainer, cfg).encode(texts_to_embed(list(outputs), cfg.embed_text)),
                          dtype=np.float32)
-        metrics[f"{PREFIX}/time_embed_s"] = time.perf_counter() - t0
+        metrics[M.VAL_TIME_EMBED_S] = time.perf_counter() - t0
         sources = np.array([str(s) for s in data_sources])
         prompts = np.array([str(u) for u in sample_uids])
         per_bench = []
@@ -150,11 +151,11 @@ def validation_metrics(trainer, data_sources, sample_uids, reward_extra_infos_di
             rows = sources == bench
             dist = mean_pairwise_distance(emb[rows], prompts[rows])
             if np.isfinite(dist).any():
-                metrics[f"{PREFIX}/{bench}/pairwise_distance"] = float(np.nanmean(dist))
+                metrics[M.val_pairwise_distance(bench)] = float(np.nanmean(dist))
                 per_bench.append(dist)
         if per_bench:
             allp = np.concatenate(per_bench)
-            metrics[f"{PREFIX}/pairwise_distance"] = float(np.nanmean(allp))
+            metrics[M.val_pairwise_distance()] = float(np.nanmean(allp))
         if val_dir:
             keys = (_match_keys(prompts.tolist(), list(outputs), dump_keys, dump_outputs)
                     if dump_keys is not None and dump_outputs is not None else None)

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from verl_mupo import metric_names as M
 from verl_mupo.evaluation import BenchmarkResult, Sampling, benchmark_info
 from verl_mupo.report.figures import (acc_at_k_figure, acc_over_steps_figure, mupo_curves_figure, panel_order,
                                       tsne_figure)
@@ -175,8 +176,8 @@ def _summary(runs: Sequence[Run], report: Report, samplings: dict, paper: bool) 
     div = []
     for run in runs:
         step = report.steps.get(run.label)
-        val = run.val_metrics.get(step, {}).get("val-mupo/pairwise_distance") if step is not None else None
-        _, train = run.series("mupo/pairwise_distance_mean")
+        val = run.val_metrics.get(step, {}).get(M.val_pairwise_distance()) if step is not None else None
+        _, train = run.series(M.PAIRWISE_DISTANCE_MEAN)
         if val is not None or train:
             div.append(f"| {run.label} | {'-' if val is None else f'{val:.4f}'} | "
                        f"{f'{train[0]:.4f}' if train else '-'} | {f'{train[-1]:.4f}' if train else '-'} |")
@@ -256,7 +257,7 @@ def build_report(runs: Sequence[Run], step: int | None = None, tsne_step: int | 
                               f"{sorted(set(z['data_source'].tolist()))}")
         report.tsne_steps[run.label] = s
         panels.append((run.label, s, z))
-        key = f"val-mupo/{tsne_benchmark}/pairwise_distance" if tsne_benchmark else "val-mupo/pairwise_distance"
+        key = M.val_pairwise_distance(tsne_benchmark or None)
         if key in run.val_metrics.get(s, {}):
             pairwise[run.label] = run.val_metrics[s][key]
     if panels:

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from verl_mupo import metric_names as M
 from verl_mupo.evaluation import BenchmarkResult, Sampling, benchmark_info
 from verl_mupo.report.paper import paper_numbers_for
 
@@ -23,21 +24,21 @@ __all__ = ["panel_order", "acc_at_k_figure", "acc_over_steps_figure", "mupo_curv
 
 #: the training curves drawn per step: (title, metric keys, y label)
 MUPO_PANELS = (
-    ("lambda (diversity weight)", ("mupo/lambda",), "lambda"),
-    ("diversity bonus (train, mean)", ("mupo/diversity_bonus_mean",), "scale x mean 1 - cos, before lambda"),
-    ("pairwise distance (train)", ("mupo/pairwise_distance_mean",), "mean 1 - cos"),
-    ("pairwise distance (validation)", ("val-mupo/pairwise_distance",), "mean 1 - cos"),
-    ("group sizes (train)", ("mupo/group_size_min", "mupo/group_size_mean", "mupo/group_size_max"), "responses"),
-    ("groups per prompt (train)", ("mupo/num_groups_mean",), "K"),
-    ("accuracy (train)", ("mupo/acc_mean",), "mean acc"),
+    ("lambda (diversity weight)", (M.LAMBDA,), "lambda"),
+    ("diversity bonus (train, mean)", (M.DIVERSITY_BONUS_MEAN,), "scale x mean 1 - cos, before lambda"),
+    ("pairwise distance (train)", (M.PAIRWISE_DISTANCE_MEAN,), "mean 1 - cos"),
+    ("pairwise distance (validation)", (M.val_pairwise_distance(),), "mean 1 - cos"),
+    ("group sizes (train)", (M.GROUP_SIZE_MIN, M.GROUP_SIZE_MEAN, M.GROUP_SIZE_MAX), "responses"),
+    ("groups per prompt (train)", (M.NUM_GROUPS_MEAN,), "K"),
+    ("accuracy (train)", (M.ACC_MEAN,), "mean acc"),
 )
 #: logged 0.0 that means "undefined": ``{metric: (condition metric, value)}``; the group stage logs a
 #: diversity bonus of 0 at a step without any correct response (the mean over correct responses of an
 #: empty set), drawn as a gap
-UNDEFINED_WHEN = {"mupo/diversity_bonus_mean": ("mupo/acc_mean", 0.0)}
+UNDEFINED_WHEN = {M.DIVERSITY_BONUS_MEAN: (M.ACC_MEAN, 0.0)}
 #: the label suffix of a run whose mupo/* metrics were monitored only (another estimator, e.g. GRPO)
 MONITOR_TAG = " (monitor only: mupo/* not applied)"
-_STYLES = {"mupo/group_size_min": ":", "mupo/group_size_mean": "-", "mupo/group_size_max": "--"}
+_STYLES = {M.GROUP_SIZE_MIN: ":", M.GROUP_SIZE_MEAN: "-", M.GROUP_SIZE_MAX: "--"}
 _PAPER_MARKERS = {"Qwen2.5-VL-7B (base)": "s", "MUPO-Thinker-7B": "*", "7B, K=1 (GRPO)": "v", "7B, K=3 (MUPO)": "^"}
 
 
@@ -139,7 +140,7 @@ def acc_at_k_figure(runs: Sequence[tuple[str, int, Sequence[BenchmarkResult], Sa
 
 def _k_for_steps(val_metrics: Mapping[int, Mapping[str, float]], name: str) -> int | None:
     ks = {int(key.rsplit("acc@", 1)[1]) for m in val_metrics.values() for key in m
-          if key.startswith(f"val-mupo/{name}/acc@") and key.rsplit("acc@", 1)[1].isdigit()}
+          if key.startswith(M.val("acc@", name)) and key.rsplit("acc@", 1)[1].isdigit()}
     ks.discard(1)
     if not ks:
         return None
@@ -158,15 +159,15 @@ def acc_over_steps_figure(runs: Sequence[tuple[str, Mapping[int, Mapping[str, fl
     fig, axes = _grid(len(names))
     for ax, name in zip(axes, names):
         for i, (label, vm) in enumerate(runs):
-            for key, style, tag in ((f"val-mupo/{name}/acc@1", "-", "acc@1"),
-                                    (f"val-mupo/{name}/acc@1_greedy", "-.", "acc@1 greedy")):
+            for key, style, tag in ((M.val_acc(name, 1), "-", "acc@1"),
+                                    (M.val_acc(name, 1, greedy=True), "-.", "acc@1 greedy")):
                 steps = [s for s, m in vm.items() if key in m]
                 if steps:
                     ax.plot(steps, [100 * vm[s][key] for s in steps], linestyle=style, marker="o", markersize=3,
                             color=run_color(i), label=f"{label} {tag}", gid=f"run:{label}:{tag.replace(' ', '_')}")
             k = _k_for_steps(vm, name)
             if k is not None:
-                key = f"val-mupo/{name}/acc@{k}"
+                key = M.val_acc(name, k)
                 steps = [s for s, m in vm.items() if key in m]
                 ax.plot(steps, [100 * vm[s][key] for s in steps], linestyle="--", marker="s", markersize=3,
                         color=run_color(i), label=f"{label} acc@{k}", gid=f"run:{label}:acc@{k}")

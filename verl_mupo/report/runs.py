@@ -23,12 +23,13 @@ from pathlib import Path
 
 from verl_mupo.evaluation import (BenchmarkResult, EvaluationError, Sampling, benchmark_info, dump_counts, embeddings_path, evaluate,
                                   metrics_of, read_embeddings, read_record, step_dumps)
+from verl_mupo import metric_names as M
 from verl_mupo.report.logs import (LogError, config_mode, is_file_logger, merge_by_step, parse_console_metrics,
                                    read_file_logger, read_tensorboard)
 
 __all__ = ["Run", "RunFiles", "find_run_files", "ReportError", "VAL_PREFIX"]
 
-VAL_PREFIX = "val-mupo/"
+VAL_PREFIX = M.VAL_PREFIX + "/"
 _MAX_DEPTH = 3
 _CONSOLE_SUFFIXES = (".log", ".txt", ".out")
 
