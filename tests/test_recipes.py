@@ -143,7 +143,8 @@ def test_eval_mode_refuses_to_overwrite_an_earlier_evaluation(python, tmp_path):
 
 
 @pytest.mark.parametrize("env,needle", [({"BENCHMARKS": "dynamath"}, "BENCHMARKS='dynamath'"),
-                                        ({"PRESET": "fast"}, "PRESET must be"), ({"ONLINE_FILTER": "yes"}, "ONLINE_FILTER")])
+                                        ({"PRESET": "fast"}, "PRESET must be"), ({"FILTER_GROUPS": "yes"}, "FILTER_GROUPS"),
+                                        ({"ONLINE_FILTER": "1"}, "ONLINE_FILTER=1: renamed FILTER_GROUPS")])
 def test_bad_recipe_options_name_the_variable(env, needle):
     full_env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, **env}
     out = subprocess.run(["bash", str(ROOT / "recipes" / "virl39k" / "mupo_3b.sh")], capture_output=True, text=True,

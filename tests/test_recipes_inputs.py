@@ -147,11 +147,11 @@ BAD = [("TOP_P", "2"), ("TOP_P", "0"), ("TOP_P", "-0.5"), ("TOP_P", "nan"), ("VA
        ("TEST_FREQ", "abc"), ("TEST_FREQ", "-2"), ("TEST_FREQ", "2.5"), ("VAL_TEMPERATURE", "-1"),
        ("VAL_TEMPERATURE", "warm"), ("TRAIN_BATCH", "abc"), ("TRAIN_BATCH", "0"), ("TRAIN_BATCH", "007"),
        ("MINI_BATCH", "1e2"), ("N_GPUS", "0"), ("N_GPUS", "1_0"), ("NNODES", "0"), ("NNODES", "true"),
-       ("ONLINE_FILTER", "yes"), ("ONLINE_FILTER", "2"), ("DRY_RUN", "true"), ("OVERWRITE", "yes"), ("TOP_P", "")]
+       ("FILTER_GROUPS", "yes"), ("FILTER_GROUPS", "2"), ("DRY_RUN", "true"), ("OVERWRITE", "yes"), ("TOP_P", "")]
 GOOD = [("TOP_P", "1"), ("TOP_P", "0.99"), ("TOP_P", ".5"), ("TOP_P", "1e-3"), ("VAL_N", "1"), ("EVAL_N", "16"),
         ("CLIP_HIGH", "0.28"), ("TEST_FREQ", "-1"), ("TEST_FREQ", "0"), ("TEST_FREQ", "25"), ("VAL_TEMPERATURE", "0"),
         ("VAL_TEMPERATURE", "0.6"), ("TRAIN_BATCH", "384"), ("MINI_BATCH", "128"), ("N_GPUS", "8"), ("NNODES", "2"),
-        ("ONLINE_FILTER", "0"), ("ONLINE_FILTER", "1"), ("DRY_RUN", "1"), ("OVERWRITE", "0")]
+        ("FILTER_GROUPS", "0"), ("FILTER_GROUPS", "1"), ("DRY_RUN", "1"), ("OVERWRITE", "0")]
 
 
 @pytest.mark.parametrize("name,value", BAD)
@@ -168,11 +168,22 @@ def test_a_setting_in_range_passes(name, value):
 
 def test_every_numeric_setting_of_the_header_has_a_range():
     header = RUN_SH.read_text().split("set -euo pipefail")[0]
-    numeric = ["TRAIN_BATCH", "MINI_BATCH", "CLIP_HIGH", "TOP_P", "ONLINE_FILTER", "TEST_FREQ", "VAL_N",
+    numeric = ["TRAIN_BATCH", "MINI_BATCH", "CLIP_HIGH", "TOP_P", "FILTER_GROUPS", "TEST_FREQ", "VAL_N",
                "VAL_TEMPERATURE", "EVAL_N", "N_GPUS", "NNODES", "OVERWRITE", "DRY_RUN"]
     assert all(name in header for name in numeric) and set(RECIPE_SETTINGS) == set(numeric)
     assert check_recipe(["LR=1e-6"]) == 2  # not a setting of run.sh: the check refuses to pass it silently
     assert check_recipe_relations({"LR": "1"}) == []
+
+
+def test_the_renamed_online_filter_is_refused_naming_its_new_name_and_mupos_own_filter(stub, tmp_path):
+    from verl_mupo.recipe_settings import RENAMED
+
+    assert RENAMED["ONLINE_FILTER"][0] == "FILTER_GROUPS" and "FILTER_GROUPS" in RECIPE_SETTINGS
+    out, calls = run_recipe(stub, tmp_path / "run", "mupo", "3b", script="run.sh", ONLINE_FILTER="0")
+    assert out.returncode == 2 and calls == ["-m verl_mupo.recipe_settings"]
+    assert "ONLINE_FILTER=0: renamed FILTER_GROUPS" in out.stderr and "algorithm.mupo.online_filtering" in out.stderr
+    out, _ = run_recipe(stub, tmp_path / "run2", "mupo", "3b", script="run.sh", FILTER_GROUPS="2")
+    assert out.returncode == 2 and f"run.sh: FILTER_GROUPS=2: must be {RECIPE_SETTINGS['FILTER_GROUPS'].rule}" in out.stderr
 
 
 def test_the_recipe_checks_before_any_other_work_in_a_real_run(stub, tmp_path):

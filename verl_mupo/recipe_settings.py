@@ -15,7 +15,7 @@ import math
 import sys
 from typing import Callable, Mapping, NamedTuple
 
-__all__ = ["RecipeSetting", "RECIPE_SETTINGS", "check_recipe_setting", "check_each", "RecipeRelation",
+__all__ = ["RecipeSetting", "RECIPE_SETTINGS", "RENAMED", "check_recipe_setting", "check_each", "RecipeRelation",
            "RECIPE_RELATIONS", "check_recipe_relations", "check_recipe", "main"]
 
 
@@ -48,9 +48,20 @@ RECIPE_SETTINGS: dict[str, RecipeSetting] = {
                             "actor_rollout_ref.rollout.val_kwargs.n of MODE=eval's sampled pass"),
     "N_GPUS": RecipeSetting("int", 1, None, False, "an integer >= 1", "trainer.n_gpus_per_node"),
     "NNODES": RecipeSetting("int", 1, None, False, "an integer >= 1", "trainer.nnodes"),
-    "ONLINE_FILTER": RecipeSetting("int", 0, 1, False, "0 or 1", "algorithm.filter_groups.enable"),
+    "FILTER_GROUPS": RecipeSetting("int", 0, 1, False, "0 or 1 (1: verl drops and refills groups whose accuracy has "
+                                   "no spread)", "algorithm.filter_groups.enable"),
     "DRY_RUN": RecipeSetting("int", 0, 1, False, "0 or 1 (1: compose and validate only)", "run.sh"),
     "OVERWRITE": RecipeSetting("int", 0, 1, False, "0 or 1 (1: replace an earlier MODE=eval evaluation)", "run.sh"),
+}
+
+
+#: settings of ``run.sh`` that were renamed: ``{old name: (new name, why)}``. An old name set in the
+#: environment stops the recipe (exit code 2) rather than being ignored.
+RENAMED: dict[str, tuple[str, str]] = {
+    "ONLINE_FILTER": ("FILTER_GROUPS", "it sets verl's algorithm.filter_groups (drop the groups whose accuracy has "
+                      "no spread and refill the batch, GRPO and MUPO alike), not MUPO's own online filter "
+                      "algorithm.mupo.online_filtering (zero advantage, no refill, MUPO runs only; set it as a Hydra "
+                      "override)"),
 }
 
 
@@ -79,6 +90,10 @@ def check_each(assignments: list[str]) -> int:
     errors = []
     for item in assignments:
         name, sep, value = item.partition("=")
+        if name in RENAMED:
+            new, why = RENAMED[name]
+            errors.append(f"run.sh: {name}={value}: renamed {new}; {why}. Set {new}={value} instead")
+            continue
         if not sep or name not in RECIPE_SETTINGS:
             errors.append(f"run.sh: {item!r}: not NAME=VALUE of {sorted(RECIPE_SETTINGS)}")
             continue

@@ -5,7 +5,7 @@
 #
 #   bash recipes/virl39k/run.sh mupo 7b [extra hydra overrides]
 #   DRY_RUN=1 bash recipes/virl39k/run.sh grpo 3b     # compose + validate the config, no GPU needed
-#   PRESET=authors bash recipes/virl39k/run.sh mupo 7b # the authors' scripts' batch, clip, filter, top_p
+#   PRESET=authors bash recipes/virl39k/run.sh mupo 7b # the authors' scripts' batch, clip, group filter, top_p
 #   MODE=eval bash recipes/virl39k/run.sh mupo 7b      # acc@1 greedy + acc@k sampled on the latest checkpoint
 #
 # Environment (defaults in brackets):
@@ -21,8 +21,9 @@
 #   Step settings (PRESET=paper: ours; PRESET=authors: the authors' scripts), each settable alone:
 #     TRAIN_BATCH [128 | 384] prompts per step      MINI_BATCH [64 | 128] prompts per PPO update
 #     CLIP_HIGH [0.2 | 0.28] clip-higher            TOP_P [1.0 | 0.99] rollout top_p
-#     ONLINE_FILTER [0 | 1] drop prompts whose n rollouts are all right or all wrong, and refill
-#       (verl's algorithm.filter_groups on acc; the authors' accuracy <= 0.01 or >= 0.99 with n=15)
+#     FILTER_GROUPS [0 | 1] drop prompts whose n rollouts are all right or all wrong, and refill
+#       (verl's algorithm.filter_groups on acc; the authors' accuracy <= 0.01 or >= 0.99 with n=15).
+#       Formerly ONLINE_FILTER, now refused: MUPO's own online filter is algorithm.mupo.online_filtering
 #   Validation during training: TEST_FREQ [25]  VAL_N [4]  VAL_TEMPERATURE [1.0]
 #   MODE=eval: EVAL_N [8] samples per prompt at temperature 1.0; CKPT [the latest checkpoint in
 #     $OUT_DIR/ckpt, the base model if there is none; or a .../global_step_N folder]; OVERWRITE [0]:
@@ -48,8 +49,8 @@ case "$SIZE" in
   *) die "size must be 3b or 7b, got '$SIZE'" ;;
 esac
 case "${PRESET:-paper}" in
-  paper) P_BATCH=128; P_MINI=64; P_CLIP=0.2; P_TOP_P=1.0; P_FILTER=0 ;;
-  authors) P_BATCH=384; P_MINI=128; P_CLIP=0.28; P_TOP_P=0.99; P_FILTER=1 ;;
+  paper) P_BATCH=128; P_MINI=64; P_CLIP=0.2; P_TOP_P=1.0; P_FILTER_GROUPS=0 ;;
+  authors) P_BATCH=384; P_MINI=128; P_CLIP=0.28; P_TOP_P=0.99; P_FILTER_GROUPS=1 ;;
   *) die "PRESET must be paper or authors, got '$PRESET'" ;;
 esac
 MODE="${MODE:-train}"
@@ -58,7 +59,7 @@ TRAIN_BATCH="${TRAIN_BATCH:-$P_BATCH}"
 MINI_BATCH="${MINI_BATCH:-$P_MINI}"
 CLIP_HIGH="${CLIP_HIGH:-$P_CLIP}"
 TOP_P="${TOP_P:-$P_TOP_P}"
-ONLINE_FILTER="${ONLINE_FILTER:-$P_FILTER}"
+FILTER_GROUPS="${FILTER_GROUPS:-$P_FILTER_GROUPS}"
 TEST_FREQ="${TEST_FREQ:-25}"
 VAL_N="${VAL_N:-4}"
 VAL_TEMPERATURE="${VAL_TEMPERATURE:-1.0}"
@@ -69,10 +70,10 @@ DRY_RUN="${DRY_RUN:-0}"
 OVERWRITE="${OVERWRITE:-0}"
 # before anything else, in a real run as in a dry run: each numeric setting in its range, and the pairs
 "$PY" -m verl_mupo.recipe_settings TRAIN_BATCH="$TRAIN_BATCH" MINI_BATCH="$MINI_BATCH" \
-  CLIP_HIGH="$CLIP_HIGH" TOP_P="$TOP_P" ONLINE_FILTER="$ONLINE_FILTER" TEST_FREQ="$TEST_FREQ" VAL_N="$VAL_N" \
+  CLIP_HIGH="$CLIP_HIGH" TOP_P="$TOP_P" FILTER_GROUPS="$FILTER_GROUPS" TEST_FREQ="$TEST_FREQ" VAL_N="$VAL_N" \
   VAL_TEMPERATURE="$VAL_TEMPERATURE" EVAL_N="$EVAL_N" N_GPUS="$N_GPUS" NNODES="$NNODES" DRY_RUN="$DRY_RUN" \
-  OVERWRITE="$OVERWRITE" || exit 2
-if [ "$ONLINE_FILTER" = 1 ]; then FILTER=True; else FILTER=False; fi
+  OVERWRITE="$OVERWRITE" ${ONLINE_FILTER+ONLINE_FILTER="$ONLINE_FILTER"} || exit 2  # a renamed setting is refused
+if [ "$FILTER_GROUPS" = 1 ]; then FILTER=True; else FILTER=False; fi
 MODEL_PATH="${MODEL_PATH:-$DEFAULT_MODEL}"
 DATA_DIR="${DATA_DIR:-$HOME/data/mupo}"
 TRAIN_FILE="${TRAIN_FILE:-$DATA_DIR/virl39k/train.parquet}"
