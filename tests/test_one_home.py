@@ -131,3 +131,38 @@ def test_the_group_stage_logs_only_names_of_metric_names():
     known = {v for k, v in vars(M).items() if k.isupper() and isinstance(v, str) and v.startswith("mupo/")}
     assert set(metrics) <= known and M.FRAC_FILTERED in metrics and M.LAMBDA in metrics, set(metrics) - known
     assert M.val_acc("MMStar", 4) == "val-mupo/MMStar/acc@4" and M.val_acc("MMStar", 1, greedy=True).endswith("acc@1_greedy")
+
+
+def test_one_number_validator():
+    import numpy as np
+    import pytest
+
+    from verl_mupo._arrays import check_integer, is_integer, is_number
+    from verl_mupo.config import ConfigError, MupoConfig
+    from verl_mupo.evaluation import EvaluationError, Sampling
+
+    # only _arrays.py tests for "a number" itself (the grader is another owner's; safe_io formats
+    # numbers as text, it checks none)
+    own = {rel for rel, text in _sources(exclude=("grading/",)).items() if re.search(r"numbers\.(Real|Integral)", text)}
+    assert own == {"_arrays.py", "data/safe_io.py"}, own
+    cases = [(3, True), (np.int64(3), True), (3.0, True), (np.float32(3.0), True), (3.5, False), (True, False),
+             (np.bool_(True), False), ("3", False), (float("nan"), False), (None, False)]
+    for value, integer in cases:
+        assert is_integer(value) is integer, value
+        config_ok = True
+        try:
+            MupoConfig(num_groups=value)
+        except ConfigError:
+            config_ok = False
+        try:
+            check_integer("num_groups", value)
+            partition_ok = True
+        except ValueError:
+            partition_ok = False
+        assert config_ok == partition_ok == integer, (value, config_ok, partition_ok)
+    assert is_number(np.float32(0.5)) and not is_number(True) and not is_number("1.0") and is_number(float("inf"))
+    for bad in (True, "4", 4.5):
+        with pytest.raises(EvaluationError, match="sampling n="):
+            Sampling(n=bad, temperature=1.0)
+    with pytest.raises(EvaluationError, match="temperature"):
+        Sampling(n=4, temperature=float("inf"))

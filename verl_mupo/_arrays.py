@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 import numpy as np
 
-try:  # torch is a dependency, but the numpy paths must not need it
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
+
+def _torch():
+    """torch if something imported it already, else ``None``: a tensor cannot exist without it, so
+    the numpy paths (and the validators, which the evaluation and the settings use) never import it."""
+    return sys.modules.get("torch")
 
 
 def is_tensor(x) -> bool:
+    torch = _torch()
     return torch is not None and isinstance(x, torch.Tensor)
 
 
@@ -28,7 +31,7 @@ def as_numpy(x) -> np.ndarray:
     which numpy lacks, becomes float32)."""
     if is_tensor(x):
         x = x.detach().cpu()
-        if x.dtype == torch.bfloat16:
+        if x.dtype == _torch().bfloat16:
             x = x.float()
         return x.numpy()
     return np.asarray(x)
@@ -38,7 +41,7 @@ def compute_dtype(x) -> np.dtype:
     """The numpy dtype to compute ``x``'s values in: float64 for float64, float32 otherwise."""
     dt = x.dtype
     if is_tensor(x):
-        return np.dtype(np.float64) if dt == torch.float64 else np.dtype(np.float32)
+        return np.dtype(np.float64) if dt == _torch().float64 else np.dtype(np.float32)
     return np.dtype(np.float64) if np.dtype(dt) == np.float64 else np.dtype(np.float32)
 
 
@@ -47,6 +50,7 @@ def floats_like(value: np.ndarray, reference):
     ``reference``'s floating dtype (float16, bfloat16, float32, float64), float32 for integer and
     bool references."""
     if is_tensor(reference):
+        torch = _torch()
         out = torch.from_numpy(np.ascontiguousarray(value))
         dt = reference.dtype if reference.dtype.is_floating_point else torch.float32
         return out.to(device=reference.device, dtype=dt)
@@ -59,7 +63,7 @@ def like_input(value: np.ndarray, reference):
     """Return ``value`` as a torch tensor on ``reference``'s device if ``reference`` is a tensor,
     else as a numpy array (dtype unchanged)."""
     if is_tensor(reference):
-        return torch.from_numpy(np.ascontiguousarray(value)).to(reference.device)
+        return _torch().from_numpy(np.ascontiguousarray(value)).to(reference.device)
     return value
 
 
@@ -73,9 +77,26 @@ def one_per_row(x, name: str, num_rows: int) -> np.ndarray:
     return arr
 
 
+def is_number(value) -> bool:
+    """Whether ``value`` is a real number (Python or numpy; finite or not), never a bool or a
+    string: the one test of "a number" behind every validator of the package (the settings in
+    :mod:`verl_mupo.config`, the evaluation's sampling settings, the math modules' arguments)."""
+    return isinstance(value, (numbers.Real, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_, str))
+
+
+def is_integer(value, integral_float: bool = True) -> bool:
+    """Whether ``value`` is an integer (Python or numpy int; never a bool or a string), or, with
+    ``integral_float``, a finite float with an integral value such as ``3.0`` (from a YAML or a
+    sweep tool)."""
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return True
+    return (integral_float and isinstance(value, (float, np.floating)) and math.isfinite(value)
+            and float(value).is_integer())
+
+
 def check_number(name: str, value) -> float:
     """``value`` as a float after checking it is a finite real number (not a bool or a string)."""
-    if isinstance(value, (bool, np.bool_, str)) or not isinstance(value, numbers.Real):
+    if not is_number(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     v = float(value)
     if not math.isfinite(v):
@@ -85,7 +106,7 @@ def check_number(name: str, value) -> float:
 
 def check_positive(name: str, value, allow_zero: bool) -> float:
     """``value`` as a float after checking it is a finite number ``> 0`` (``>= 0`` with ``allow_zero``)."""
-    if isinstance(value, (bool, np.bool_, str)) or not isinstance(value, numbers.Real):
+    if not is_number(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     v = float(value)
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
@@ -107,10 +128,7 @@ def check_finite_result(values, what: str, cause: str, dtype=None) -> None:
 def check_integer(name: str, value, minimum: int | None = None) -> int:
     """``value`` as an int after checking it is an integer (a Python or numpy int, or a float with an
     integral value such as 3.0; never a bool or a string) ``>= minimum``."""
-    ok = isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_))
-    if not ok and isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
-        ok = True
-    if not ok:
+    if not is_integer(value):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
 
+from verl_mupo._arrays import is_integer, is_number
 from verl_mupo.defaults import DEFAULTS as _PAPER
 from verl_mupo.defaults import EMBEDDER_DEFAULTS, default
 from verl_mupo.diversity import check_lambda_schedule, diversity_weight
@@ -147,14 +147,11 @@ def _typed(obj, name: str, kind: str, key: str, optional: bool = False):
     if kind in ("int", "float") and isinstance(value, str):
         raise ConfigError(f"{where}: must be a number, got the string {value!r}; write it without quotes")
     if kind == "int":
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if not ok and isinstance(value, float) and value.is_integer():
-            ok = True  # 3.0 from a YAML or a sweep tool is 3
-        if not ok:
+        if not is_integer(value):  # 3.0 from a YAML or a sweep tool is 3
             raise ConfigError(f"{where}: must be an integer, got {value!r}")
         value = int(value)
     elif kind == "float":
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not is_number(value):
             raise ConfigError(f"{where}: must be a number, got {value!r}")
         value = float(value)
         if not math.isfinite(value):

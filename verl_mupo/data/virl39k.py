@@ -45,13 +45,13 @@ import argparse
 import io
 import json
 import math
-import numbers
 import re
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from verl_mupo._arrays import is_number
 from verl_mupo.data.rows import (
     INSTRUCTION, fix_placeholders, ground_truth_of, make_row, output_schema, strip_outer_boxed,
 )
@@ -139,7 +139,7 @@ def _check_range(flag: str, value, low: float, high: float, open_low: bool = Fal
     within the bounds."""
     if value is None:
         return
-    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and not math.isnan(value)
+    ok = is_number(value) and not math.isnan(value)
     if ok and integer:
         ok = float(value).is_integer()
     if ok:

@@ -4,12 +4,12 @@ and the flat ``val-mupo/*`` metrics of one validation (:func:`metrics_of`)."""
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from verl_mupo._arrays import is_integer, is_number
 from verl_mupo.evaluation.estimator import BenchmarkResult, EvaluationError
 from verl_mupo.metric_names import VAL_PREFIX, acc_name, val_acc
 
@@ -37,10 +37,10 @@ class Sampling:
             raise EvaluationError(f"sampling {name}={getattr(self, name)!r}: {rule}")
 
         def is_int(v):
-            return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+            return is_integer(v, integral_float=False)
 
         def is_real(v):
-            return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+            return is_number(v) and math.isfinite(v)
 
         if not is_int(self.n) or self.n < 1:
             bad("n", "must be an integer >= 1 (samples per prompt)")
