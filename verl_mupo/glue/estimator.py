@@ -9,6 +9,7 @@ import torch
 
 from verl.trainer.ppo.core_algos import register_adv_est
 
+from verl_mupo import metric_names as M
 from verl_mupo.advantages import compute_mupo_advantages
 from verl_mupo.config import MupoConfig
 from verl_mupo.glue.side_info import MupoSideInfo, current_side_info
@@ -109,6 +110,6 @@ def compute_mupo_outcome_advantage(
             adv = adv.masked_fill(torch.from_numpy(side.no_update).to(adv.device), 0.0)
         if side.all_correct is not None:
             rows = torch.from_numpy(side.all_correct).to(adv.device)
-            side.metrics["mupo/all_correct_adv_abs_mean"] = float(adv[rows].abs().mean()) if bool(rows.any()) else 0.0
+            side.metrics[M.ALL_CORRECT_ADV_ABS_MEAN] = float(adv[rows].abs().mean()) if bool(rows.any()) else 0.0
         adv = adv.unsqueeze(-1) * response_mask
     return adv, adv
