@@ -9,8 +9,11 @@ budget each (:mod:`verl_mupo.grading.pool`, settings in :mod:`verl_mupo.grading.
 with their cases and the agreement with math-verify's and MathRuler's test suites, are in
 ``docs/grader.md``.
 
-Matching, in order (the first rule that decides, decides):
+Matching, in order (the first rule that decides, decides; :mod:`verl_mupo.grading.rules` holds them as one
+table with examples, and docs/grader.md's table is made from it):
 
+0. what a reader cannot see is not read: invisible format characters, ``\\phantom``, white text and
+   TeX comments are removed first (:mod:`verl_mupo.grading.visible`);
 1. the answer is the content of the *last* ``\\boxed{...}`` whose braces close; no box, no credit;
    an answer longer than ``VERL_MUPO_GRADER_MAX_ANSWER_CHARS`` (1000) is wrong; a ground truth that
    is a missing value (``None``, NaN, ``nan``, ``None``, ``null``, blank, ``\\boxed{}``) gives no
@@ -44,7 +47,12 @@ Matching, in order (the first rule that decides, decides):
 12. expressions in variables the evaluator reads are compared at four points (``x + 1`` and ``1 + x``;
     ``2x`` is not ``2``), equations up to a constant factor (``y = 2x + 4``, ``2x - y + 4 = 0``);
 13. anything else goes to math-verify (trigonometry, logarithms, ``e``, ``i``, matrices), within the
-    time budget; a check that runs out of time is wrong. One answer makes at most
+    response's wall-time budget (``response_budget_s``, 1 s, from the call of :func:`compute_score`);
+    a check that runs out of time is wrong.
+
+Throughout: when the ground truth is a number, arithmetic left to do on literal numbers is wrong
+(``2^{10}`` for 1024: :mod:`verl_mupo.grading.values`), and an answer copied from
+``extra_info["question"]`` that is not the ground truth's own form is wrong. One answer makes at most
     :data:`MAX_SYMBOLIC_CHECKS` (16) checks, on sides of at most ``max_answer_chars`` characters.
 """
 

@@ -477,7 +477,9 @@ def symbolic_check(pred: str, gt: str, until: float | None = None) -> bool | Non
         else:
             mine = False
     if not mine:  # the same pair is being checked by another thread: its verdict is ours
-        if not running[0].wait(_left(until)):
+        pool = _pool
+        cold = pool is not None and not pool._warm  # its owner waits for the pool's first start, uncharged
+        if not running[0].wait(None if cold else _left(until)):
             with _STATE_LOCK:
                 _counts["timeouts_deadline"] += 1
             return None
