@@ -53,7 +53,8 @@ case "$cmd" in
   test)
     setup
     "$PY" -m verl_mupo.doctor
-    "$PY" -m pytest -q -p no:cacheprovider tests "$@"
+    mkdir -p runs
+    "$PY" -m pytest -q -p no:cacheprovider --durations=40 --junitxml=runs/test-report.xml tests "$@"
     verl_cpu_suite
     ;;
   *) echo "usage: bash dev.sh [setup|smoke|test] [args]" >&2; exit 2 ;;

@@ -86,7 +86,7 @@ def verl_grpo_advantages(path: Path) -> np.ndarray:
 
 
 def assert_k1_mupo_equals_grpo(tmp_path, *overrides: str) -> tuple[str, str]:
-    """Three steps of MUPO with K=1 and lambda=0 and three of plain verl GRPO (:data:`PLAIN_GRPO`)
+    """Three steps of MUPO with K=1, lambda=0 and format_weight=0 and three of plain verl GRPO (:data:`PLAIN_GRPO`)
     on the text-only model with the deterministic rollout: the same responses and bitwise equal
     advantages, step by step, until the first step whose advantages are not all zero (a random policy
     often answers nothing right in a step; until then no gradient flows and both runs keep identical
@@ -95,8 +95,11 @@ def assert_k1_mupo_equals_grpo(tmp_path, *overrides: str) -> tuple[str, str]:
     Returns both logs."""
     common = ["trainer.total_training_steps=3", *overrides]
     env = {**DETERMINISTIC, "MUPO_SMOKE_MODEL": "text"}
+    # format_weight=0: the mupo reward manager's score is then the scorer's accuracy, which is what
+    # verl's naive manager gives the plain GRPO run (MUPO's default reward is 0.9 acc + 0.1 format)
     mupo, log_m, _ = run_smoke(tmp_path / "m", "mupo", *common, "algorithm.mupo.num_groups=1",
                                "algorithm.mupo.lambda_max=0", "algorithm.mupo.lambda_min=0",
+                               "algorithm.mupo.format_weight=0",
                                env={**env, "VERL_MUPO_DUMP_ADVANTAGES": str(tmp_path / "dump_m")})
     assert mupo.returncode == 0, log_m[-3000:]
     grpo, log_g, _ = run_smoke(tmp_path / "g", "grpo", *common, *PLAIN_GRPO,
@@ -115,6 +118,7 @@ def assert_k1_mupo_equals_grpo(tmp_path, *overrides: str) -> tuple[str, str]:
         b = step_records(dump)
         assert len(a) == len(b) == 24
         assert [x[:2] for x in a] == [x[:2] for x in b], f"step {step}: the two runs sampled different responses"
+        assert [x[3] for x in a] == [x[3] for x in b], f"step {step}: the two runs scored differently"
         assert [x[2] for x in a] == [x[2] for x in b], f"step {step}"  # bitwise equal advantages
         if any(x[2] != 0 for x in a):
             return log_m, log_g

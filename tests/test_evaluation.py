@@ -109,6 +109,15 @@ def test_a_multi_output_session_is_one_sample(tmp_path):
     assert split_uid("a_b_3_1") == ("a_b", "a_b_3") and split_uid("plain") == ("plain", "plain")
 
 
+def test_the_scorers_benchmark_field_names_the_row(tmp_path):
+    # pkg://verl_mupo.scoring returns the data_source as "benchmark" (verl's legacy trainer refuses a
+    # second data_source column); a row with data_source keeps it, one with neither is an error
+    rows = [{"uid": "u_0_0", "acc": 1, "benchmark": "MMStar"}, {"uid": "u_1_0", "acc": 0, "benchmark": "MMStar"},
+            {"uid": "v_0_0", "acc": 1, "data_source": "MathVista", "benchmark": "ignored"}]
+    (tmp_path / "3.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert dump_counts(tmp_path / "3.jsonl") == {"MMStar": {"u": [2, 1]}, "MathVista": {"v": [1, 1]}}
+
+
 def test_judge_scored_sets_are_reported_apart_and_kept_out_of_averages(tmp_path):
     _write_dump(tmp_path / "1.jsonl", {"MMStar": [[1, 0]], "MMVet": [[1, 1]]})
     table = {r.name: r for r in evaluate(dump_counts(tmp_path / "1.jsonl"), ks=(1,))}

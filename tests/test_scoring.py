@@ -79,9 +79,9 @@ def test_extraction_through_compute_score(response, truth, acc):
 
 def test_result_contract():
     out = compute_score("geo3k", THINK + "\\boxed{\\frac{1}{2}}", "0.5", {"options": []})
-    assert out == {"score": 1.0, "acc": 1.0, "format": 1.0, "pred": "\\frac{1}{2}", "data_source": "geo3k"}
+    assert out == {"score": 1.0, "acc": 1.0, "format": 1.0, "pred": "\\frac{1}{2}", "benchmark": "geo3k"}
     assert compute_score("x", "\\boxed{1}", "2") == {"score": 0.0, "acc": 0.0, "format": 0.0, "pred": "1",
-                                                      "data_source": "x"}
+                                                      "benchmark": "x"}
 
 
 def test_format_flag():

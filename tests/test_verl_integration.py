@@ -560,3 +560,17 @@ def test_dry_run_help_and_bad_options_are_one_line():
                          timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "verl_mupo.dry_run: --bogus: not an option; give Hydra overrides (key=value), see --help"]
+
+
+def test_reward_extras_that_name_dataset_columns_are_refused_on_the_legacy_trainer():
+    from verl_mupo.glue.reward_manager import RESERVED_EXTRAS, _wrap
+    from verl_mupo.scoring import compute_score
+
+    def scorer(**kwargs):
+        return {"acc": 1.0, "data_source": "MMStar"}
+
+    assert _wrap(scorer, 0.1)(solution_str="\\boxed{1}")["data_source"] == "MMStar"  # v1: carried
+    with pytest.raises(ValueError, match=r"returned \['data_source'\].*'benchmark'"):
+        _wrap(scorer, 0.1, RESERVED_EXTRAS)(solution_str="\\boxed{1}")
+    ours = _wrap(compute_score, 0.1, RESERVED_EXTRAS)(data_source="MMStar", solution_str="\\boxed{1}", ground_truth="1")
+    assert ours["acc"] == 1.0 and ours["benchmark"] == "MMStar" and not set(ours) & set(RESERVED_EXTRAS)

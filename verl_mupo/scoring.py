@@ -2,7 +2,7 @@
 
 ``reward.custom_reward_function.path=pkg://verl_mupo.scoring reward.custom_reward_function.name=compute_score``
 
-Returns ``{"score", "acc" (0/1), "format" (0/1), "pred", "data_source"}``; ``score`` equals ``acc`` (the
+Returns ``{"score", "acc" (0/1), "format" (0/1), "pred", "benchmark"}``; ``score`` equals ``acc`` (the
 ``mupo`` reward manager composes the reward from ``acc`` and ``format``). Safe to call from many
 threads at once (verl's reward loop does); symbolic checks run in worker processes with a time
 budget each (:mod:`verl_mupo.grading.pool`, settings in :mod:`verl_mupo.grading.settings`). The rules,
@@ -404,9 +404,11 @@ _warned_errors: set[str] = set()
 
 def compute_score(data_source=None, solution_str="", ground_truth="", extra_info=None, **kwargs) -> dict:
     """verl's custom-reward signature. ``{"score": acc, "acc": 0/1, "format": 0/1, "pred": str,
-    "data_source": str}``; ``pred`` (the boxed answer) feeds verl's maj@N validation metric and
-    ``data_source`` lands in verl's validation dumps for the acc@k report (string values are not
-    averaged by verl).
+    "benchmark": str}``; ``pred`` (the boxed answer) feeds verl's maj@N validation metric and
+    ``benchmark`` (the row's ``data_source``) lands in verl's validation dumps for the acc@k report
+    (string values are not averaged by verl). It is not called ``data_source``: verl's legacy trainer
+    merges the reward's extras into a batch that already holds the dataset's ``data_source``, and
+    ``DataProto.union`` refuses a second column of that name.
 
     Keyword arguments are the grader's settings from ``reward.custom_reward_function.reward_kwargs``
     (``workers``, ``timeout_s``, ``max_answer_chars``, ``response_budget_s``: over the
@@ -431,7 +433,5 @@ def compute_score(data_source=None, solution_str="", ground_truth="", extra_info
             logger.warning("verl_mupo grader: %r grading %.80r against %.80r; graded 0", e, pred, ground_truth)
         acc = 0.0
     return {"score": acc, "acc": acc, "format": float(has_valid_format(text)), "pred": "" if pred is None else pred,
-            "data_source": str(data_source)}
+            "benchmark": str(data_source)}
 
-
-ground_truth_of("0")  # its first call imports pandas (verl_mupo.data.safe_io): at import, not in a response's budget

@@ -72,6 +72,19 @@ def read_dump(path: str | Path) -> list[tuple[int, dict]]:
     return rows
 
 
+#: the fields of a dump row that name its benchmark, in order: verl's ``data_source`` (a scorer that
+#: returns it), then ``benchmark`` (what ``pkg://verl_mupo.scoring`` returns; see its docstring)
+BENCHMARK_FIELDS = ("data_source", "benchmark")
+
+
+def benchmark_of(row: dict):
+    """The benchmark a dump row belongs to (:data:`BENCHMARK_FIELDS`), ``None`` when it names none."""
+    for key in BENCHMARK_FIELDS:
+        if row.get(key) is not None:
+            return row[key]
+    return None
+
+
 def dump_counts(path: str | Path) -> dict[str, dict[str, list[int]]]:
     """:func:`correct_counts` of one dump; one sample per session, its output with the highest index
     (verl writes every output of a multi-output session with the session's final score and counts
@@ -87,11 +100,13 @@ def dump_counts(path: str | Path) -> dict[str, dict[str, list[int]]]:
     seen: dict[str, tuple[int, str, str, object, int]] = {}
     first_line: dict[str, int] = {}
     for lineno, row in read_dump(path):
+        row = {**row, "data_source": benchmark_of(row)}
         for key in ("uid", "data_source", "acc"):
             if row.get(key) is None:
                 hint = {
                     "data_source": "without it every benchmark would be pooled into one row; have the reward "
-                                   "function return data_source in its dict (pkg://verl_mupo.scoring does)",
+                                   "function return data_source or benchmark in its dict (pkg://verl_mupo.scoring "
+                                   "returns benchmark)",
                     "acc": "use reward.reward_manager.name=mupo, or a scorer returning acc in {0, 1}",
                     "uid": "not a verl validation dump",
                 }[key]

@@ -47,17 +47,21 @@ def mupo_score(result, solution_str: str, format_weight: float) -> dict:
     return extra
 
 
-#: extras the legacy trainer cannot take: it merges the reward's extras into a batch that already holds
-#: the dataset's ``data_source`` (an object array), and verl's ``DataProto.union`` refuses the reward
-#: loop's string array of the same values (``data_source ... are not the same object``)
-LEGACY_DROPPED_EXTRAS = ("data_source",)
+#: extras a reward may not return on verl's legacy trainer: it merges them into a batch that already
+#: holds these dataset columns, and ``DataProto.union`` refuses a second one (``data_source ... are not
+#: the same object``, after the first rollout); pkg://verl_mupo.scoring returns the benchmark as
+#: ``benchmark``
+RESERVED_EXTRAS = ("data_source", "reward_model", "extra_info", "uid")
 
 
-def _wrap(compute_score, format_weight: float, drop: tuple[str, ...] = ()):
+def _wrap(compute_score, format_weight: float, reserved: tuple[str, ...] = ()):
     def finish(result, solution_str):
         out = mupo_score(result, solution_str, format_weight)
-        for key in drop:
-            out.pop(key, None)
+        clash = sorted(set(out) & set(reserved))
+        if clash:
+            raise ValueError(f"reward.custom_reward_function returned {clash}, which name dataset columns verl "
+                             "already carries; verl's legacy trainer cannot merge them back (DataProto.union). "
+                             "Return them under another name (pkg://verl_mupo.scoring returns 'benchmark').")
         return out
 
     if inspect.iscoroutinefunction(compute_score):
@@ -75,8 +79,8 @@ def _wrap(compute_score, format_weight: float, drop: tuple[str, ...] = ()):
 class MupoRewardManager(NaiveRewardManager):
     """verl's naive manager whose scores are MUPO's ``(1 - w_f) acc + w_f format``, with binary
     ``acc`` and ``format`` in ``reward_extra_info``. ``w_f`` is ``algorithm.mupo.format_weight``.
-    On the legacy trainer (``trainer.use_v1=false``) the extras leave out
-    :data:`LEGACY_DROPPED_EXTRAS`, which that trainer's batch already holds."""
+    On the legacy trainer (``trainer.use_v1=false``) a scoring function that returns a key of
+    :data:`RESERVED_EXTRAS` is an error naming it (verl would fail later, in ``DataProto.union``)."""
 
     def __init__(self, config, tokenizer, compute_score, reward_router_address=None, reward_model_tokenizer=None):
         super().__init__(config, tokenizer, compute_score, reward_router_address, reward_model_tokenizer)
@@ -85,5 +89,5 @@ class MupoRewardManager(NaiveRewardManager):
         self.format_weight = float(mupo.format_weight)
         trainer = config.get("trainer", {}) if hasattr(config, "get") else {}
         legacy = hasattr(trainer, "get") and not bool(trainer.get("use_v1", True))
-        self.compute_score = _wrap(self.compute_score, self.format_weight, LEGACY_DROPPED_EXTRAS if legacy else ())
+        self.compute_score = _wrap(self.compute_score, self.format_weight, RESERVED_EXTRAS if legacy else ())
         self.is_async_reward_score = inspect.iscoroutinefunction(self.compute_score)

@@ -497,8 +497,8 @@ def symbolic_check(pred: str, gt: str, until: float | None = None) -> bool | Non
 
 def _check(key, pred: str, gt: str, until: float | None = None) -> bool | None:
     if not math_verify_available():
-        raise GraderUnavailable("the grader's symbolic stage needs math-verify: pip install 'verl-mupo[score]' "
-                                "(or pip install math-verify)")
+        raise GraderUnavailable("the grader's symbolic stage needs math-verify, a core dependency of verl-mupo: "
+                                "pip install 'math-verify>=0.7' (or reinstall verl-mupo)")
     s = current_settings()
     pool = _get_pool(s)
     verdict, how = None, "wall"

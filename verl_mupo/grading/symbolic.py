@@ -81,7 +81,7 @@ def hazard(answer: str) -> bool:
 
 
 def math_verify_available() -> bool:
-    """Whether math-verify can be imported here (it comes with ``pip install verl-mupo[score]``)."""
+    """Whether math-verify can be imported here (a core dependency: ``pip install verl-mupo`` brings it)."""
     import importlib.util
 
     return importlib.util.find_spec("math_verify") is not None
