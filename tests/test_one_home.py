@@ -44,6 +44,10 @@ def test_the_mrope_fix_and_the_storage_adapter_use_the_guards_range():
     from verl_mupo.glue import mrope_fix, storage, versions
 
     assert mrope_fix.BUGGY_VERL is versions.KNOWN_VERL and storage.KNOWN_VERL is versions.KNOWN_VERL
+    from verl_mupo.cpu import vllm_compat
+
+    assert vllm_compat.SUPPORTED_SERIES["verl"] == "0.9."  # derived from KNOWN_VERL, not written
+    assert not re.search(r'"0\.9\.', (PACKAGE / "cpu" / "vllm_compat.py").read_text())
 
 
 def test_config_reads_only_algorithm_mupo_and_run_config_reads_verls_schema():
@@ -104,8 +108,8 @@ def test_the_algorithms_default_arguments_are_the_paper_yaml_values():
         assert not re.search(r"(num_groups|min_group_size|beta|lambda_max|lambda_min|n_init|max_iter): \w+ = [0-9]", text), module
 
 
-#: modules that still write a metric name as a literal: files another engineer owns (reported)
-_METRIC_LITERALS_ALLOWED = {"metric_names.py", "cpu/report.py"}
+#: the one module that writes metric names as literals
+_METRIC_LITERALS_ALLOWED = {"metric_names.py"}
 
 
 def test_metric_names_are_written_only_in_metric_names():
@@ -166,3 +170,13 @@ def test_one_number_validator():
             Sampling(n=bad, temperature=1.0)
     with pytest.raises(EvaluationError, match="temperature"):
         Sampling(n=4, temperature=float("inf"))
+
+
+def test_the_option_letters_are_written_once():
+    from verl_mupo.data import benchmarks, rows
+    from verl_mupo.grading import choices
+
+    written = {rel for rel, text in _sources().items() if "ABCDEFGHIJ" in text or ("[A-J]" in text and rel.startswith("data/"))}
+    assert written == {"grading/choices.py"}, written
+    assert benchmarks.LETTERS is choices.LETTERS
+    assert rows.answer_type_of("J") == "choice" and rows.answer_type_of("K") == "text"

@@ -9,26 +9,27 @@ from __future__ import annotations
 
 import argparse
 
+from verl_mupo import metric_names as M
 from verl_mupo.report.logs import parse_console_metrics  # its one home
 
 __all__ = ["parse_console_metrics", "format_table", "COLUMNS"]
 
 COLUMNS = [
     ("step", "training/global_step"),
-    ("lambda", "mupo/lambda"),
-    ("acc", "mupo/acc_mean"),
-    ("div_bonus", "mupo/diversity_bonus_mean"),
-    ("pair_dist", "mupo/pairwise_distance_mean"),
-    ("groups", "mupo/num_groups_mean"),
-    ("size_min", "mupo/group_size_min"),
+    ("lambda", M.LAMBDA),
+    ("acc", M.ACC_MEAN),
+    ("div_bonus", M.DIVERSITY_BONUS_MEAN),
+    ("pair_dist", M.PAIRWISE_DISTANCE_MEAN),
+    ("groups", M.NUM_GROUPS_MEAN),
+    ("size_min", M.GROUP_SIZE_MIN),
     ("reward", "critic/score/mean"),
     ("adv_max", "critic/advantages/max"),
-    ("embed_s", "mupo/time_embed_s"),
+    ("embed_s", M.TIME_EMBED_S),
     ("step_s", "timing_s/step"),
 ]
 
 
-VAL_PREFIX = "val-mupo/"
+VAL_PREFIX = M.VAL_PREFIX + "/"
 
 
 def training_rows(rows: list[dict[str, float]]) -> list[dict[str, float]]:

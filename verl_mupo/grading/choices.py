@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 __all__ = ["truth_letters", "truth_option", "answer_letters", "option_texts", "yes_no"]
 
+#: the option letters a multiple-choice question may have (the benchmark converters write no more)
 LETTERS = "ABCDEFGHIJ"
 _ONE = re.compile(r"\(?\s*([A-J])\s*\)?\.?")
 _SEVERAL = re.compile(r"\(?[A-J]\)?(?:\s*(?:,|;|、|\s|and|&)\s*\(?[A-J]\)?)+")
