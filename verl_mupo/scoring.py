@@ -9,8 +9,8 @@ budget each (:mod:`verl_mupo.grading.pool`, settings in :mod:`verl_mupo.grading.
 with their cases and the agreement with math-verify's and MathRuler's test suites, are in
 ``docs/grader.md``.
 
-Matching, in order (the first rule that decides, decides; :mod:`verl_mupo.grading.rules` holds them as one
-table with examples, and docs/grader.md's table is made from it):
+Matching, in order (the first rule that decides, decides; :mod:`verl_mupo.grading.rules` describes every
+rule, with right and wrong examples, as one table, and docs/grader.md's table is made from it):
 
 0. what a reader cannot see is not read: invisible format characters, ``\\phantom``, white text and
    TeX comments are removed first (:mod:`verl_mupo.grading.visible`);
@@ -25,63 +25,42 @@ table with examples, and docs/grader.md's table is made from it):
    it (``A. 12 cm``) (:mod:`verl_mupo.grading.choices`); two letters for one is wrong, also a second
    option after the first one's text (``A. 12 or B. 13``);
 4. yes/no ground truths: the same word alone (``yes``/``true``, ``no``/``false``);
-5. equal strings (up to whitespace) are equal;
-6. several answers in one (``8, 9``, ``8 \\text{ or } 9``, ``\\pm 2``) must be as many as the ground
-   truth's, matched in any order: a hedge is wrong unless the ground truth is that list;
-7. ``x = 3`` answers ``3`` and the other way round; two different names (``x = 3``, ``y = 3``) differ;
-   a chain of ``=`` and ``\\approx`` answers with any of its sides unless it is false (``2 + 2 = 5``,
-   ``\\frac{1}{3} \\approx 1.3``: :mod:`verl_mupo.grading.chains`); a relation is not a value
-   (``\\ge 5``, ``\\ne 5``, ``x \\sim 5``);
-8. a unit from the closed list (:mod:`verl_mupo.grading.units`: lengths, areas, volumes, angles,
-   percent, currency, time, mass, speed) is removed; a count word (``apples``) only when the ground
-   truth ends with it; never ``\\pi``, ``i``, ``e``, ``\\sqrt`` or a variable. Different listed units
-   differ (``12 cm`` is not ``12 m``);
-9. tuples and intervals element by element with the same brackets, sets (``\\{\\}``) and unions in
-   any order; a one-variable order relation is its interval (``x > 3`` is ``(3, \\infty)``,
-   ``x \\in [1, 2)`` is ``[1, 2)``);
-10. constants (``12``, ``1,000``, ``\\frac{3}{4}``, ``2\\sqrt{3}``, ``12\\pi``) are evaluated; two integers
-    are equal exactly, other values within a relative 1e-4 (:mod:`verl_mupo.grading.numeric`); ``50%``
-    equals ``50`` and ``0.5``;
-11. words (``triangle``) compare case-blind without a leading article; a value followed by words the
-    ground truth does not have is wrong (``5 apples``, ``5 because the triangle is isosceles``);
-12. expressions in variables the evaluator reads are compared at four points (``x + 1`` and ``1 + x``;
-    ``2x`` is not ``2``), equations up to a constant factor (``y = 2x + 4``, ``2x - y + 4 = 0``);
-13. anything else goes to math-verify (trigonometry, logarithms, ``e``, ``i``, matrices), within the
-    response's wall-time budget (``response_budget_s``, 1 s, from the call of :func:`compute_score`);
-    a check that runs out of time is wrong.
+5. the comparison table, :data:`verl_mupo.grading.compare.TABLE`: named rules walked in order, each
+   paying, refusing, passing, or rewriting the pair for the next (``x = 3`` against ``3`` goes on as
+   ``3``): equal text, several answers (a hedge is wrong), chains of ``=`` and ``\\approx`` (a false
+   one is wrong), named values, units, count words, point names, relations as intervals (a relation
+   is not a value), arithmetic left to do (wrong for a numeric ground truth), unions, tuples and
+   intervals, numbers (integers exactly, else within a relative 1e-4), words, trailing prose (wrong),
+   equations and expressions (sampled), and last math-verify, within the response's wall-time budget
+   (``response_budget_s``, 1 s, from the call of :func:`compute_score`; a check that runs out of
+   time is wrong).
 
-Throughout: when the ground truth is a number, arithmetic left to do on literal numbers is wrong
-(``2^{10}`` for 1024: :mod:`verl_mupo.grading.values`), and an answer copied from
-``extra_info["question"]`` that is not the ground truth's own form is wrong. One answer makes at most
-    :data:`MAX_SYMBOLIC_CHECKS` (16) checks, on sides of at most ``max_answer_chars`` characters.
+Before the table, an answer copied from ``extra_info["question"]`` that is not the ground truth's own
+form is wrong (:mod:`verl_mupo.grading.values`). One answer makes at most :data:`MAX_SYMBOLIC_CHECKS`
+(16) checks, on sides of at most ``max_answer_chars`` characters.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Mapping
 
 from verl_mupo.data.rows import ground_truth_of
 from verl_mupo.grading.boxed import last_boxed
 from verl_mupo.grading.choices import answer_letters, option_texts, truth_letters, truth_option, yes_no
-from verl_mupo.grading.chains import chain_answers, is_chain
-from verl_mupo.grading.latex import clean, compact, is_words, words
-from verl_mupo.grading.numeric import evaluate, same_equation, same_function, values_equal, written_step
+from verl_mupo.grading.compare import decide
+from verl_mupo.grading.latex import clean, compact
 from verl_mupo.grading.pool import GraderUnavailable, apply_reward_kwargs, current_settings, symbolic_check
 from verl_mupo.grading.settings import GraderSettingsError
-from verl_mupo.grading.structure import (bracket_depths, bracketed, has_relation, named_tuples, relation_interval, relation_union,
-                                         split_name, strip_point_name, top_level_parts, union_parts)
-from verl_mupo.grading.units import same_count_word, split_count_word, split_unit
-from verl_mupo.grading.values import copied_from_question, is_number_value, unevaluated
+from verl_mupo.grading.structure import bracket_depths
+from verl_mupo.grading.values import copied_from_question
 from verl_mupo.grading.visible import visible
 from verl_mupo.text import has_valid_format
 
 __all__ = ["compute_score", "last_boxed", "grade", "has_valid_format", "GroundTruthError"]
 
 logger = logging.getLogger(__name__)
-_MAX_PARTS = 12  # more parts than this are compared as text only
 #: symbolic checks one answer may make (a list is compared part by part); later ones count as different,
 #: so one hostile answer costs at most this many check budgets
 MAX_SYMBOLIC_CHECKS = 16
@@ -110,198 +89,12 @@ def _bounded_oracle(max_checks: int, max_chars: int, until: float):
     return oracle
 
 
-def _decide(p: str, g: str, oracle) -> bool:
-    verdict = _compare(p, g, oracle)
-    return bool(oracle(*verdict)) if isinstance(verdict, tuple) else verdict
-
-
-def _compare(p: str, g: str, oracle) -> bool | tuple[str, str]:
-    """Rules 5-11 on two cleaned answers: ``True``/``False``, or the pair left for math-verify (names
-    and units removed)."""
-    if compact(p) == compact(g):
-        return True
-    p, g = _same_notation(p, g)
-    pp, gp = _distinct(top_level_parts(p)), _distinct(top_level_parts(g))
-    if len(pp) != len(gp):
-        pp, gp = _set_elements(pp), _set_elements(gp)  # \{1, 2\} answered by 1, 2 and the other way round
-        if len(pp) != len(gp) or len(gp) < 2:
-            return False  # a hedge (8 or 9 for 8) or missing answers
-    if len(gp) > 1:
-        return _same_collection(pp, gp, oracle)
-    return _compare_one(pp[0], gp[0], oracle) if pp and gp else False
-
-
-def _same_notation(p: str, g: str) -> tuple[str, str]:
-    """Right answers in another notation, rewritten to the ground truth's: relations joined by "or" as
-    a union of intervals (``x < -1 or x > 3``; ``|z|`` between bounds is two intervals: in
-    :func:`relation_interval`), solutions as named values (``p=5,q=2;p=7,q=2``) as tuples when the
-    other side writes tuples without names."""
-    p, g = relation_union(p) or p, relation_union(g) or g
-    if "(" in g and "=" not in g:
-        p = named_tuples(p) or p
-    elif "(" in p and "=" not in p:
-        g = named_tuples(g) or g
-    return p, g
-
-
-def _distinct(parts: list[str]) -> list[str]:
-    """Parts without repeats (``8, 8`` names one answer); order kept."""
-    seen, out = set(), []
-    for part in parts:
-        key = compact(part)
-        if key not in seen:
-            seen.add(key)
-            out.append(part)
-    return out
-
-
-def _set_elements(parts: list[str]) -> list[str]:
-    """The elements of a lone set ``\\{a, b\\}`` (or ``{a, b}``, as models write sets); other parts unchanged."""
-    b = bracketed(parts[0]) if len(parts) == 1 else None
-    return _distinct(top_level_parts(b[1])) if b is not None and b[0] in ("\\{", "{") and b[1].strip() else parts
-
-
-def _same_collection(pp: list[str], gp: list[str], oracle) -> bool:
-    """Every ground-truth part matched by its own answer part, in any order."""
-    if len(gp) > _MAX_PARTS:
-        return sorted(map(compact, pp)) == sorted(map(compact, gp))
-    left = list(pp)
-    for g in gp:
-        for i, p in enumerate(left):
-            if _decide(p, g, oracle):
-                del left[i]
-                break
-        else:
-            return False
-    return True
-
-
-def _compare_one(p: str, g: str, oracle) -> bool | tuple[str, str]:
-    if not is_chain(g):
-        answers = chain_answers(p)  # 2 \\times 3 = 6 cm, x = \\frac{1}{3} \\approx 0.33, 2 + 2 = 5 (false)
-        if answers is not None:
-            return any(_decide(a, g, oracle) for a in answers)
-    pn, pv = split_name(p)
-    gn, gv = split_name(g)
-    if pn is not None and gn is not None:
-        if compact(pn) != compact(gn):
-            return False  # x = 3 is not y = 3
-        p, g = pv, gv
-    elif pn is not None and "=" not in g:
-        p = pv
-    elif gn is not None and "=" not in p:
-        g = gv
-    if compact(p) == compact(g):
-        return True
-
-    p, pu = split_unit(p)
-    g, gu = split_unit(g)
-    if gu is None:
-        g_core, word = split_count_word(g)
-        if word is not None:
-            p_core, p_word = split_count_word(p)
-            if p_word is not None and not same_count_word(p_word, word):
-                return False
-            p, g = p_core, g_core
-    if pu is not None and gu is not None and pu != gu and "%" not in (pu, gu):
-        return False  # 12 cm is not 12 m
-    if compact(p) == compact(g) and "%" not in (pu, gu):
-        return True
-
-    p, g = strip_point_name(p), strip_point_name(g)
-    pr, gr = relation_interval(p), relation_interval(g)
-    if (pr is not None or gr is not None) and (pr or _interval_like(p)) and (gr or _interval_like(g)):
-        p, g = pr or p, gr or g  # x > 3 is (3, \infty)
-        if compact(p) == compact(g):
-            return True
-    if has_relation(p) != has_relation(g):
-        return False  # \ge 5, \ne 5, x > 5, 8 \approx 9 state a relation, not the value 5
-    if is_number_value(g) and unevaluated(p) is not None:
-        return False  # 2^{10} for 1024: arithmetic left to do is not a final answer (grading/values.py)
-    pg, gg = union_parts(p), union_parts(g)
-    if len(pg) > 1 or len(gg) > 1:
-        return len(pg) == len(gg) and _same_collection(pg, gg, oracle)
-    pb, gb = bracketed(p), bracketed(g)
-    if pb is not None or gb is not None:
-        verdict = _compare_brackets(p, pb, g, gb, oracle)
-        if verdict is not None:
-            return verdict
-
-    pval, gval = evaluate(p), evaluate(g)
-    if pval is not None and gval is not None:
-        if _whole_numbers(p, pval, g, gval) and (pu == "%") == (gu == "%"):
-            return pval == gval  # integers exactly: 10001 is not 10000
-        return _numbers_equal(pval, pu, gval, gu)
-    if is_words(p) or is_words(g):
-        return is_words(p) and is_words(g) and words(p) == words(g)
-    if _trailing_prose(p) and not _trailing_prose(g):
-        return False  # 5 apples, 5 because the triangle is isosceles: words the ground truth does not have
-    same = same_equation(p, g) if "=" in p and "=" in g else same_function(p, g)
-    return (p, g) if same is None else same
-
-
-_PROSE = re.compile(r"(?:^|(?<=[\s0-9})\]°%']))[A-Za-z]{2,}(?:[\s'\-,;.]+[A-Za-z]+)*[\s.!?]*$")
-_FUNCTION_WORDS = frozenset({"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "arcsin", "arccos",
-                             "arctan", "sinh", "cosh", "tanh", "lg"})
-
-
-def _whole_numbers(p: str, pval: float, g: str, gval: float) -> bool:
-    """Both answers written as numbers (not ``\\frac{30}{3}``) with whole values: ``10001``, ``10,001``,
-    ``10001.0``, ``1.5 \\times 10^3``."""
-    return (written_step(p) is not None and written_step(g) is not None and pval.is_integer()
-            and gval.is_integer())
-
-
-def _trailing_prose(s: str) -> bool:
-    """Whether ``s`` is a value followed by words: ``5 apples``, ``5 because the triangle is isosceles``
-    (not a function name: ``2 \\sin x`` has no prose)."""
-    m = _PROSE.search(s)
-    if m is None or m.start() == 0 or not re.search(r"[0-9})\]°%']\s*$", s[: m.start()]):
-        return False
-    return not set(re.findall(r"[A-Za-z]+", m.group().lower())) <= _FUNCTION_WORDS
-
-
-def _interval_like(s: str) -> bool:
-    return bracketed(s) is not None or len(union_parts(s)) > 1
-
-
-_SAME_BRACKET = {"\\langle": "(", "\\rangle": ")"}
-
-
-def _compare_brackets(p, pb, g, gb, oracle) -> bool | None:
-    """Tuples, intervals and sets; a bracket around one element only is dropped (``(x+1)`` is ``x+1``)."""
-    pe = top_level_parts(pb[1]) if pb else None
-    ge = top_level_parts(gb[1]) if gb else None
-    if pb is not None and len(pe) == 1 and (gb is None or len(ge) == 1):
-        return _decide(pb[1], gb[1] if gb else g, oracle) if pb[1].strip() else False
-    if gb is not None and len(ge) == 1 and pb is None:
-        return _decide(p, gb[1], oracle) if gb[1].strip() else False
-    if pb is None or gb is None or len(pe) != len(ge):
-        return False  # a tuple against a single value, or tuples of different lengths
-    po, pc = (_SAME_BRACKET.get(x, x) for x in (pb[0], pb[2]))
-    go, gc = (_SAME_BRACKET.get(x, x) for x in (gb[0], gb[2]))
-    if "\\{" in (po, go):
-        return po == go and _same_collection(pe, ge, oracle)  # sets: any order
-    if (po, pc) != (go, gc):
-        return False  # [1, 2) is not (1, 2]
-    return all(_decide(a, b, oracle) for a, b in zip(pe, ge))
-
-
-def _numbers_equal(a: float, au: str | None, b: float, bu: str | None) -> bool:
-    """Equal values; a percent on one side only may be read either way (``50%`` is ``50`` and ``0.5``)."""
-    if (au == "%") == (bu == "%"):
-        return values_equal(a, b)
-    if au == "%":
-        return values_equal(a, b) or values_equal(a / 100.0, b)
-    return values_equal(a, b) or values_equal(a, b / 100.0)
-
-
 #: of a response's wall-time budget, what is kept for reading it (box, format, cheap rules) after its checks
 RESERVE_S = 0.1
 
 
 def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True, deadline: float | None = None) -> bool:
-    """Whether the extracted answer ``pred`` matches ``ground_truth`` (rules 2-13 above).
+    """Whether the extracted answer ``pred`` matches ``ground_truth`` (rules 2-5 above).
 
     ``ground_truth`` may be boxed (ViRL39K's raw answers are). ``extra_info`` may carry ``options``
     (a list, A first, or a dict), ``question`` (options read from ``A. ...`` lines) and ``answer_type``
@@ -343,14 +136,14 @@ def grade(pred: str, ground_truth: str, extra_info=None, symbolic: bool = True, 
         if named is not None:
             return named == letters
         text = texts.get(next(iter(letters))) if len(letters) == 1 else None
-        return bool(text) and _decide(p, text, oracle)
+        return bool(text) and decide(p, text, oracle)
     yn = yes_no(g)
     if yn is not None:
         return yes_no(p) == yn
     question = info.get("question")
     if isinstance(question, str) and not option_texts(info) and copied_from_question(p, g, question):
         return False  # the question's own expression restated (grading/values.py)
-    return _decide(p, g, oracle)
+    return decide(p, g, oracle)
 
 
 class GroundTruthError(TypeError):
