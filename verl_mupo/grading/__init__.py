@@ -6,6 +6,7 @@
   white text, TeX comments); colours and vulgar fractions read as their content;
 - :mod:`~verl_mupo.grading.latex`: presentation removed from an answer (LaTeX spacing, text macros, Unicode);
 - :mod:`~verl_mupo.grading.values`: a final answer is a value (no arithmetic left on literal numbers), restatements;
+- :mod:`~verl_mupo.grading.compare`: the comparison policy as one ordered table of named rules (``TABLE``, ``decide``);
 - :mod:`~verl_mupo.grading.rules`: the rules as one table, with examples (docs/grader.md's table is made from it);
 - :mod:`~verl_mupo.grading.units`: the closed list of units an answer may carry;
 - :mod:`~verl_mupo.grading.numeric`: plain numbers and constant expressions evaluated to a float;
