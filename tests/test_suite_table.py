@@ -33,6 +33,8 @@ def test_the_block_is_built_from_a_junit_report(tmp_path):
     text = suite_table.block(cases, {"test_e2e_b.py::test_y"})
     assert "4 tests: 2 passed, 1 failed, 0 errors, 1 skipped" in text
     assert suite_table.table_ids(text) == {"test_e2e_b.py::test_y"} and "| `test_e2e_b.py::test_y` | 120 |" in text
+    newer = suite_table.block(cases, {"test_e2e_b.py::test_y", "test_e2e_c.py::test_new"})
+    assert "| `test_e2e_c.py::test_new` | not in this report |" in newer
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{suite_table.START}\nold\n{suite_table.END}\nafter\n")
     suite_table.write(readme, text)
