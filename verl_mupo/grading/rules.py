@@ -162,9 +162,9 @@ RULES: tuple[Rule, ...] = (
     Rule('symbolic', 'anything else',
          'symbolic.symbolic_equal (math-verify, in pool workers)',
          'math-verify decides: trigonometry (`2\\sin x \\cos x` = `\\sin 2x`), logarithms, `e`, `i`, matrices, mixed numbers (`2\\frac{1}{2}` = `2.5`)',
-         '',
+         'what math-verify finds unequal, or cannot decide within the response\'s budget: `2\\sin x \\sin x` for `\\sin 2x`, `3\\ln 3` for `\\ln 8`, `2\\frac{1}{3}` for `2.5`',
          (('\\sin 2x', '2\\sin x \\cos x'), ('2.5', '2\\frac{1}{2}')),
-         (),
+         (('\\sin 2x', '2\\sin x \\sin x'), ('\\ln 8', '3\\ln 3'), ('2.5', '2\\frac{1}{3}')),
          steps=('symbolic',)),
 )
 
