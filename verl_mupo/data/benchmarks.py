@@ -55,7 +55,7 @@ from verl_mupo.data.safe_io import (
     IMAGE_TAG, DataError, OutputSet, Rejections, cell_text, image_problem, missing_question, missing_text, read_parquet,
     require_columns, run_cli,
 )
-from verl_mupo.grading.choices import LETTERS  # the option letters the grader reads: one home
+from verl_mupo.grading.choices import LETTER_CLASS, LETTERS  # the option letters the grader reads: one home
 
 __all__ = [
     "Benchmark", "CATALOG", "DEFAULT_BENCHMARKS", "ALTERNATIVE_BENCHMARKS", "GROUPS", "lookup", "benchmarks_in",
@@ -305,7 +305,7 @@ def _logicvista(df, counts: Counter, **_) -> Iterator[Candidate]:
 
 def _parse_option_string(text: str) -> list[str]:
     """``"A. 3; B. 4; C. 5"`` -> ``["3", "4", "5"]`` (letters in order from A); ``[]`` if it does not parse."""
-    parts = re.split(rf"(?:^|;)\s*([{LETTERS[0]}-{LETTERS[-1]}])\s*[.:：]\s*", text.strip())
+    parts = re.split(rf"(?:^|;)\s*({LETTER_CLASS})\s*[.:：]\s*", text.strip())
     letters, texts = parts[1::2], [p.strip() for p in parts[2::2]]
     if parts[0].strip() or not letters or letters != list(LETTERS[: len(letters)]):
         return []

@@ -27,7 +27,7 @@ import math
 import re
 
 from verl_mupo.data.safe_io import cell_text, missing_text
-from verl_mupo.grading.choices import LETTERS
+from verl_mupo.grading.choices import LETTER_CLASS  # an option letter the grader reads
 
 __all__ = [
     "INSTRUCTION", "output_schema", "ANSWER_TYPES", "SCORING", "MISSING_ANSWER_WORDS", "strip_outer_boxed",
@@ -124,7 +124,6 @@ def fix_placeholders(question: str, num_images: int) -> tuple[str, str | None]:
 
 
 _NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)?(\.\d+)?%?")
-_LETTER = f"[{LETTERS[0]}-{LETTERS[-1]}]"  # an option letter the grader reads (grading/choices.py)
 
 
 def answer_type_of(ground_truth: str) -> str:
@@ -138,9 +137,9 @@ def answer_type_of(ground_truth: str) -> str:
       and mathematical equivalence, close for expressions, approximate for free-form words.
     """
     gt = str(ground_truth).strip()
-    if re.fullmatch(_LETTER, gt):
+    if re.fullmatch(LETTER_CLASS, gt):
         return "choice"
-    if re.fullmatch(rf"{_LETTER}(\s*,\s*{_LETTER})+", gt):
+    if re.fullmatch(rf"{LETTER_CLASS}(\s*,\s*{LETTER_CLASS})+", gt):
         return "choices"
     if gt.lower() in ("yes", "no"):
         return "yes_no"

@@ -19,6 +19,8 @@ __all__ = ["truth_letters", "truth_option", "answer_letters", "option_texts", "y
 
 #: the option letters a multiple-choice question may have (the benchmark converters write no more)
 LETTERS = "ABCDEFGHIJ"
+#: one option letter, as a regular-expression character class (``[A-J]``)
+LETTER_CLASS = f"[{LETTERS[0]}-{LETTERS[-1]}]"
 _ONE = re.compile(r"\(?\s*([A-J])\s*\)?\.?")
 _SEVERAL = re.compile(r"\(?[A-J]\)?(?:\s*(?:,|;|、|\s|and|&)\s*\(?[A-J]\)?)+")
 _RUN = re.compile(r"[A-J]{2,10}")
